@@ -1,0 +1,351 @@
+use super::*;
+use crate::Verdict::{self, Different, NotSure, Same};
+use proptest::prelude::{Just, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
+use proptest::strategy::Strategy as _;
+
+const CLUSTER_SIZE: usize = 20;
+
+/// Three tight clusters around orthogonal axes in 6 dimensions: items `0..20` around axis 0,
+/// `20..40` around axis 1, `40..60` around axis 2. Small deterministic noise on the other axes.
+fn three_clusters() -> Embeddings {
+    let mut values = Vec::new();
+    for item in 0..3 * CLUSTER_SIZE {
+        let cluster = item / CLUSTER_SIZE;
+        for axis in 0..6 {
+            let noise = ((item * 7 + axis * 13) % 10) as f32 / 100.0;
+            values.push(if axis == cluster { 1.0 } else { noise });
+        }
+    }
+    Embeddings::new(6, values).expect("60 x 6")
+}
+
+fn cluster_of(item: usize) -> usize {
+    item / CLUSTER_SIZE
+}
+
+/// Exemplars 0, 20 and 40 known to differ from each other; 0 and 1 known to be the same.
+fn three_known_classes() -> Graph {
+    let answers = [
+        (0, 1, Same),
+        (0, 20, Different),
+        (0, 40, Different),
+        (20, 40, Different),
+    ];
+    Graph::from_answers(3 * CLUSTER_SIZE, answers)
+}
+
+fn request<'a>(
+    graph: &'a Graph,
+    embeddings: &'a Embeddings,
+    budget: usize,
+    already_asked: &'a HashSet<(usize, usize)>,
+) -> SelectionRequest<'a> {
+    SelectionRequest {
+        graph,
+        embeddings,
+        budget,
+        seed: 7,
+        already_asked,
+    }
+}
+
+#[test]
+fn exploitation_pairs_items_with_the_exemplar_of_their_own_cluster() {
+    let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
+    let budget = 30;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    assert_eq!(graph.classes(), vec![0, 20, 40]);
+    assert_eq!(pairs.len(), budget);
+    let exploitation = &pairs[discovery_share(budget)..];
+    for pair in exploitation {
+        let exemplar = if [0, 20, 40].contains(&pair.a) {
+            pair.a
+        } else {
+            pair.b
+        };
+        let item = pair.a + pair.b - exemplar;
+        assert_eq!(cluster_of(item), cluster_of(exemplar), "{pair:?}");
+        assert!(pair.score > 0.9, "{pair:?}");
+    }
+    assert!(exploitation.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
+fn a_single_question_goes_to_the_most_similar_item_of_an_exemplar() {
+    let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
+
+    let pairs = select(Strategy::Exemplar, &request(&graph, &embeddings, 1, &asked));
+
+    assert_eq!(pairs.len(), 1);
+    let best = (2..60)
+        .filter(|&item| ![20, 40].contains(&item))
+        .map(|item| {
+            let exemplar = [0, 20, 40][cluster_of(item)];
+            (embeddings.cosine(item, exemplar), item)
+        })
+        .max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)))
+        .expect("unlabelled items exist");
+    assert!(
+        (pairs[0].score - best.0).abs() < 1e-6,
+        "{:?} vs {best:?}",
+        pairs[0]
+    );
+}
+
+#[test]
+fn discovery_probes_the_clusters_that_have_no_exemplar_yet() {
+    let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, 15, &asked),
+    );
+
+    let discovery = &pairs[..discovery_share(15)];
+    assert_eq!(discovery.len(), 3);
+    let first_probe = discovery[0].b;
+    let second_probe = discovery[1].b;
+    assert_eq!((discovery[0].a, discovery[1].a), (0, 0));
+    let probed_clusters = [cluster_of(first_probe), cluster_of(second_probe)];
+    assert!(
+        probed_clusters == [1, 2] || probed_clusters == [2, 1],
+        "{discovery:?}"
+    );
+    let between = &discovery[2];
+    assert_eq!(
+        (between.a, between.b),
+        (first_probe.min(second_probe), first_probe.max(second_probe))
+    );
+}
+
+#[test]
+fn once_every_item_is_labelled_nothing_is_asked() {
+    let answers = (1..6).map(|i| (0, i, Same));
+    let graph = Graph::from_answers(6, answers);
+    let (embeddings, asked) = (
+        Embeddings::new(1, vec![1.0; 6]).expect("6 x 1"),
+        HashSet::new(),
+    );
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, 10, &asked),
+    );
+
+    assert!(pairs.is_empty());
+}
+
+#[test]
+fn passive_batches_repeat_under_a_seed_and_change_with_it() {
+    let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
+    let mut seeded = request(&graph, &embeddings, 20, &asked);
+
+    let first = select(Strategy::Passive, &seeded);
+    let again = select(Strategy::Passive, &seeded);
+    seeded.seed = 8;
+    let other = select(Strategy::Passive, &seeded);
+
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert!(
+        first
+            .iter()
+            .all(|pair| pair.strategy == Strategy::Passive && pair.score == 0.0)
+    );
+}
+
+#[test]
+fn exemplar_batches_are_deterministic() {
+    let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
+    let selection = request(&graph, &embeddings, 25, &asked);
+
+    let first = select(Strategy::Exemplar, &selection);
+    let again = select(Strategy::Exemplar, &selection);
+
+    assert_eq!(first, again);
+}
+
+#[test]
+fn passive_samples_by_components_when_there_are_many_items() {
+    // 3,000 items in two big components and 100 singletons: too many pairs to list.
+    let n = 3000;
+    let mut answers: Vec<(usize, usize, Verdict)> = (1..1450).map(|i| (0, i, Same)).collect();
+    answers.extend((1451..2900).map(|i| (1450, i, Same)));
+    answers.push((0, 1450, Different));
+    let graph = Graph::from_answers(n, answers);
+    let (embeddings, asked) = (
+        Embeddings::new(1, vec![1.0; n]).expect("n x 1"),
+        HashSet::new(),
+    );
+
+    let pairs = select(
+        Strategy::Passive,
+        &request(&graph, &embeddings, 500, &asked),
+    );
+
+    assert_eq!(pairs.len(), 500);
+    assert!(pairs.iter().all(|pair| !graph.is_decided(pair.a, pair.b)));
+    assert!(
+        pairs.iter().all(|pair| pair.b >= 2900),
+        "every undecided pair touches a singleton"
+    );
+}
+
+#[test]
+fn passive_samples_by_items_when_there_are_many_components() {
+    let n = 2100;
+    let graph = Graph::from_answers(n, [(0, 1, Same), (0, 2, Different)]);
+    let (embeddings, asked) = (
+        Embeddings::new(1, vec![1.0; n]).expect("n x 1"),
+        HashSet::new(),
+    );
+
+    let pairs = select(
+        Strategy::Passive,
+        &request(&graph, &embeddings, 300, &asked),
+    );
+
+    assert_eq!(pairs.len(), 300);
+    assert!(
+        pairs
+            .iter()
+            .all(|pair| pair.a < pair.b && !graph.is_decided(pair.a, pair.b))
+    );
+}
+
+#[test]
+fn strategies_and_verdicts_serialize_as_their_spelling() {
+    let strategies: Vec<String> = Strategy::ALL
+        .iter()
+        .map(|s| serde_json::to_string(s).expect("serializable"))
+        .collect();
+    let verdicts: Vec<String> = Verdict::ALL
+        .iter()
+        .map(|v| serde_json::to_string(v).expect("serializable"))
+        .collect();
+
+    assert_eq!(strategies, ["\"exemplar\"", "\"passive\""]);
+    assert_eq!(verdicts, ["\"same\"", "\"different\"", "\"not_sure\""]);
+}
+
+#[test]
+fn strategies_parse_back_from_their_spelling() {
+    let parsed: Vec<Strategy> = Strategy::ALL
+        .iter()
+        .map(|s| s.as_str().parse().expect("known"))
+        .collect();
+
+    assert_eq!(parsed, Strategy::ALL);
+    assert!("random".parse::<Strategy>().is_err());
+}
+
+#[test]
+fn the_discovery_share_is_a_fifth_with_a_floor_for_small_budgets() {
+    let shares: Vec<usize> = [0, 1, 2, 4, 10, 20, 1000].map(discovery_share).to_vec();
+
+    assert_eq!(shares, vec![0, 0, 1, 2, 3, 4, 200]);
+}
+
+fn verdict() -> impl proptest::strategy::Strategy<Value = Verdict> {
+    prop_oneof![Just(Same), Just(Different), Just(NotSure)]
+}
+
+type Scenario = (Graph, Embeddings, HashSet<(usize, usize)>, usize, u64);
+
+fn scenario() -> impl proptest::strategy::Strategy<Value = Scenario> {
+    (1usize..14).prop_flat_map(|n| {
+        let answers = proptest::collection::vec((0..n, 0..n, verdict()), 0..30);
+        let values = proptest::collection::vec(-1.0f32..1.0, n * 3);
+        let asked = proptest::collection::hash_set((0..n, 0..n), 0..20);
+        (answers, values, asked, 0usize..40, any::<u64>()).prop_map(
+            move |(answers, values, asked, budget, seed)| {
+                let graph = Graph::from_answers(n, answers);
+                let embeddings = Embeddings::new(3, values).expect("n x 3");
+                let asked = asked
+                    .into_iter()
+                    .map(|(a, b)| (a.min(b), a.max(b)))
+                    .collect();
+                (graph, embeddings, asked, budget, seed)
+            },
+        )
+    })
+}
+
+fn askable_pairs(graph: &Graph, asked: &HashSet<(usize, usize)>) -> usize {
+    let n = graph.len();
+    (0..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .filter(|&(a, b)| !graph.is_decided(a, b) && !asked.contains(&(a, b)))
+        .count()
+}
+
+proptest! {
+    #[test]
+    fn no_strategy_returns_a_decided_asked_repeated_or_reflexive_pair(
+        (graph, embeddings, asked, budget, seed) in scenario()
+    ) {
+        for strategy in Strategy::ALL {
+            let selection = SelectionRequest {
+                graph: &graph, embeddings: &embeddings, budget, seed, already_asked: &asked,
+            };
+
+            let pairs = select(strategy, &selection);
+
+            prop_assert!(pairs.len() <= budget);
+            let mut seen = HashSet::new();
+            for pair in &pairs {
+                prop_assert!(pair.a < pair.b);
+                prop_assert!(!graph.is_decided(pair.a, pair.b));
+                prop_assert!(!asked.contains(&(pair.a, pair.b)));
+                prop_assert!(seen.insert((pair.a, pair.b)));
+                prop_assert_eq!(pair.strategy, strategy);
+            }
+        }
+    }
+
+    #[test]
+    fn passive_returns_the_budget_or_every_askable_pair(
+        (graph, embeddings, asked, budget, seed) in scenario()
+    ) {
+        let selection = SelectionRequest {
+            graph: &graph, embeddings: &embeddings, budget, seed, already_asked: &asked,
+        };
+
+        let pairs = select(Strategy::Passive, &selection);
+
+        prop_assert_eq!(pairs.len(), budget.min(askable_pairs(&graph, &asked)));
+    }
+
+    #[test]
+    fn exemplar_asks_something_while_an_unlabelled_item_can_meet_an_exemplar(
+        (graph, embeddings, asked, budget, seed) in scenario()
+    ) {
+        let selection = SelectionRequest {
+            graph: &graph, embeddings: &embeddings, budget, seed, already_asked: &asked,
+        };
+        let classes = graph.classes();
+        let open = (0..graph.len()).any(|item| {
+            classes.iter().all(|&e| graph.relation(item, e) != Relation::Same)
+                && classes.iter().any(|&e| {
+                    graph.relation(item, e) == Relation::Unknown
+                        && !asked.contains(&(item.min(e), item.max(e)))
+                })
+        });
+
+        let pairs = select(Strategy::Exemplar, &selection);
+
+        let all_labelled = (0..graph.len())
+            .all(|item| classes.iter().any(|&e| graph.relation(item, e) == Relation::Same));
+        if open && budget > 0 {
+            prop_assert!(!pairs.is_empty());
+        }
+        if all_labelled || budget == 0 {
+            prop_assert!(pairs.is_empty());
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Projects: a named set of images that share one input shape and one model lineage.
+
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+use crate::Result;
+
+/// A project row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub channels: i32,
+    pub image_size: i32,
+}
+
+/// Counts that the API and the annotator page show.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProjectStats {
+    pub items: i64,
+    pub answers: i64,
+    pub pending_queries: i64,
+}
+
+/// Creates the project, or returns the existing one with that name unchanged.
+pub async fn get_or_create(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    channels: i32,
+    image_size: i32,
+) -> Result<Project> {
+    let project = sqlx::query_as!(
+        Project,
+        r#"INSERT INTO projects (name, channels, image_size) VALUES ($1, $2, $3)
+           ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+           RETURNING id, name, channels, image_size"#,
+        name,
+        channels,
+        image_size
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(project)
+}
+
+/// Looks a project up by name.
+pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Project>> {
+    let project = sqlx::query_as!(
+        Project,
+        "SELECT id, name, channels, image_size FROM projects WHERE name = $1",
+        name
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(project)
+}
+
+/// Item, answer and pending-pair counts of one project.
+pub async fn stats(db: impl PgExecutor<'_>, project_id: i64) -> Result<ProjectStats> {
+    let stats = sqlx::query_as!(
+        ProjectStats,
+        r#"SELECT
+             (SELECT count(*) FROM items WHERE project_id = $1) AS "items!",
+             (SELECT count(*) FROM answers WHERE project_id = $1) AS "answers!",
+             (SELECT count(*) FROM queries WHERE project_id = $1 AND state = 'pending')
+               AS "pending_queries!""#,
+        project_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(stats)
+}

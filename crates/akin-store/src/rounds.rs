@@ -1,0 +1,228 @@
+//! Rounds: one pass of train, embed and select. Their state lives here so that a restart
+//! finds every round where it was left.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+use crate::{Result, StoreError};
+
+/// Where a round is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundState {
+    Queued,
+    Training,
+    Selecting,
+    Open,
+    Failed,
+}
+
+impl RoundState {
+    /// The name stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Training => "training",
+            Self::Selecting => "selecting",
+            Self::Open => "open",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "queued" => Self::Queued,
+            "training" => Self::Training,
+            "selecting" => Self::Selecting,
+            "open" => Self::Open,
+            "failed" => Self::Failed,
+            other => return Err(StoreError::Corrupt(format!("unknown round state {other:?}"))),
+        })
+    }
+}
+
+/// A round row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Round {
+    pub id: i64,
+    pub project_id: i64,
+    pub number: i32,
+    pub state: RoundState,
+    pub reason: Option<String>,
+    pub progress: f32,
+    pub metrics: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+struct RoundRow {
+    id: i64,
+    project_id: i64,
+    number: i32,
+    state: String,
+    reason: Option<String>,
+    progress: f32,
+    metrics: serde_json::Value,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<RoundRow> for Round {
+    type Error = StoreError;
+
+    fn try_from(row: RoundRow) -> Result<Self> {
+        Ok(Round {
+            id: row.id,
+            project_id: row.project_id,
+            number: row.number,
+            state: RoundState::parse(&row.state)?,
+            reason: row.reason,
+            progress: row.progress,
+            metrics: row.metrics,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+/// Why a round could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRoundError {
+    #[error("round {0} of this project is still running")]
+    AlreadyActive(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates the project's next round in `state`. Fails with `AlreadyActive` when another
+/// round of the project is queued, training or selecting: the partial unique index
+/// `rounds_one_active_per_project` makes this hold across server processes.
+pub async fn create(
+    db: impl PgExecutor<'_> + Copy,
+    project_id: i64,
+    state: RoundState,
+) -> Result<Round, CreateRoundError> {
+    let inserted = sqlx::query_as!(
+        RoundRow,
+        r#"INSERT INTO rounds (project_id, number, state)
+           SELECT $1, COALESCE(max(number) + 1, 0), $2 FROM rounds WHERE project_id = $1
+           RETURNING id, project_id, number, state, reason, progress, metrics,
+                     created_at, started_at, finished_at"#,
+        project_id,
+        state.as_str()
+    )
+    .fetch_one(db)
+    .await;
+
+    match inserted {
+        Ok(row) => Ok(row.try_into()?),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            let active = active(db, project_id).await?;
+            Err(CreateRoundError::AlreadyActive(active.map_or(0, |r| r.id)))
+        }
+        Err(e) => Err(StoreError::from(e).into()),
+    }
+}
+
+/// The project's round that is queued, training or selecting, if any.
+pub async fn active(db: impl PgExecutor<'_>, project_id: i64) -> Result<Option<Round>> {
+    let row = sqlx::query_as!(
+        RoundRow,
+        r#"SELECT id, project_id, number, state, reason, progress, metrics,
+                  created_at, started_at, finished_at
+           FROM rounds WHERE project_id = $1 AND state IN ('queued', 'training', 'selecting')"#,
+        project_id
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(Round::try_from).transpose()
+}
+
+/// One round of a project.
+pub async fn get(db: impl PgExecutor<'_>, project_id: i64, round_id: i64) -> Result<Option<Round>> {
+    let row = sqlx::query_as!(
+        RoundRow,
+        r#"SELECT id, project_id, number, state, reason, progress, metrics,
+                  created_at, started_at, finished_at
+           FROM rounds WHERE project_id = $1 AND id = $2"#,
+        project_id,
+        round_id
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(Round::try_from).transpose()
+}
+
+/// Every round of a project, newest first.
+pub async fn list(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<Round>> {
+    let rows = sqlx::query_as!(
+        RoundRow,
+        r#"SELECT id, project_id, number, state, reason, progress, metrics,
+                  created_at, started_at, finished_at
+           FROM rounds WHERE project_id = $1 ORDER BY number DESC"#,
+        project_id
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Round::try_from).collect()
+}
+
+/// Moves a round to `state`. Entering training stamps `started_at`; entering open or
+/// failed stamps `finished_at`, stores `reason`, and sets progress to 1 when open.
+pub async fn set_state(
+    db: impl PgExecutor<'_>,
+    round_id: i64,
+    state: RoundState,
+    reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE rounds SET
+             state = $2,
+             reason = COALESCE($3, reason),
+             started_at = CASE WHEN $2 = 'training' THEN now() ELSE started_at END,
+             finished_at = CASE WHEN $2 IN ('open', 'failed') THEN now() ELSE finished_at END,
+             progress = CASE WHEN $2 = 'open' THEN 1 ELSE progress END
+           WHERE id = $1"#,
+        round_id,
+        state.as_str(),
+        reason
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records training progress (0 to 1) and the latest metrics of a running round.
+pub async fn set_progress(
+    db: impl PgExecutor<'_>,
+    round_id: i64,
+    progress: f32,
+    metrics: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE rounds SET progress = $2, metrics = metrics || $3 WHERE id = $1",
+        round_id,
+        progress,
+        metrics
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks every round left queued, training or selecting as failed with `reason`, and
+/// returns their ids. Called at start-up: a round in those states has no worker any more.
+pub async fn fail_unfinished(db: impl PgExecutor<'_>, reason: &str) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar!(
+        r#"UPDATE rounds SET state = 'failed', reason = $1, finished_at = now()
+           WHERE state IN ('queued', 'training', 'selecting') RETURNING id"#,
+        reason
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ids)
+}

@@ -1,0 +1,214 @@
+//! Settings of one training job ([`TrainConfig`]), of the trainer thread ([`TrainerSettings`]),
+//! the progress it reports, and the choice of device.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::TrainError;
+
+/// Hyper-parameters of one training job. Missing fields deserialize to their defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Optimiser steps in this job.
+    pub steps: usize,
+    /// Anchors per batch; each anchor brings two augmented views and maybe a human partner.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Backbone output size: the exported embedding.
+    pub embedding_dim: i64,
+    /// Projector (VICReg expander) output size, seen only by the loss.
+    pub projector_dim: i64,
+    /// Weight of a human "same" edge relative to an augmentation edge.
+    pub human_weight: f64,
+    /// Share of anchors drawn from items that have a human partner (when any exist).
+    pub human_share: f64,
+    /// Seed of weight initialisation, augmentations and batch sampling.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 300,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            embedding_dim: 128,
+            projector_dim: 256,
+            human_weight: 1.0,
+            human_share: 0.5,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks that every setting is in range.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let problem = if self.batch_size == 0 {
+            Some("batch_size must be positive".to_string())
+        } else if self.embedding_dim <= 0 || self.projector_dim <= 0 {
+            Some("embedding_dim and projector_dim must be positive".to_string())
+        } else if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            Some(format!(
+                "learning_rate {} is not a positive number",
+                self.learning_rate
+            ))
+        } else if !(self.human_weight >= 0.0 && self.human_weight.is_finite()) {
+            Some(format!(
+                "human_weight {} is not a non-negative number",
+                self.human_weight
+            ))
+        } else if !(0.0..=1.0).contains(&self.human_share) {
+            Some(format!(
+                "human_share {} is not within 0..=1",
+                self.human_share
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => Err(TrainError::InvalidConfig(message)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a job stands: `step` of `steps` done, with the loss of the latest step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Steps finished so far.
+    pub step: usize,
+    /// Steps this job will run.
+    pub steps: usize,
+    /// Loss of the latest finished step (0 before the first).
+    pub loss: f64,
+}
+
+/// Which device the trainer should use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// The first CUDA device (libtorch fails at the first tensor if there is none).
+    Cuda,
+}
+
+/// The text was none of "auto", "cpu" or "cuda".
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown device {0:?}: expected auto, cpu or cuda")]
+pub struct ParseDeviceChoiceError(String);
+
+impl FromStr for DeviceChoice {
+    type Err = ParseDeviceChoiceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda),
+            _ => Err(ParseDeviceChoiceError(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Settings of the trainer thread, fixed for the life of the process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainerSettings {
+    /// Device to train on.
+    pub device: DeviceChoice,
+    /// Threads libtorch may use for one operation; 0 keeps libtorch's own default.
+    pub threads: usize,
+}
+
+impl Default for TrainerSettings {
+    /// Auto device and half of the available cores (at least one), leaving the rest to tokio.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        TrainerSettings {
+            device: DeviceChoice::Auto,
+            threads: (cores / 2).max(1),
+        }
+    }
+}
+
+/// Resolves a device choice; `Auto` means `cuda_if_available`.
+pub fn pick_device(choice: DeviceChoice) -> Device {
+    match choice {
+        DeviceChoice::Auto => Device::cuda_if_available(),
+        DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cuda => Device::Cuda(0),
+    }
+}
+
+/// A short name for a device: "cpu", "cuda:0", "mps", "vulkan".
+pub fn device_label(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(index) => format!("cuda:{index}"),
+        Device::Mps => "mps".to_string(),
+        Device::Vulkan => "vulkan".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_choices_parse_from_their_lowercase_names() {
+        let parsed: Vec<DeviceChoice> = ["auto", "CPU", " cuda "]
+            .iter()
+            .map(|t| t.parse().expect("valid name"))
+            .collect();
+
+        assert_eq!(
+            parsed,
+            [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda]
+        );
+        assert!("gpu".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn the_default_config_is_valid_and_a_zero_batch_is_not() {
+        let zero_batch = TrainConfig {
+            batch_size: 0,
+            ..TrainConfig::default()
+        };
+
+        assert!(TrainConfig::default().validate().is_ok());
+        assert!(matches!(
+            zero_batch.validate(),
+            Err(TrainError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn a_partial_config_deserializes_with_defaults_for_the_rest() {
+        let json = r#"{"steps": 5}"#;
+
+        let config: TrainConfig = serde_json::from_str(json).expect("valid json");
+
+        assert_eq!(config.steps, 5);
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+    }
+}

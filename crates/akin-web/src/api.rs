@@ -1,0 +1,220 @@
+//! The REST API under `/api/v1`.
+
+use akin_core::Verdict;
+use akin_store::answers::{self, AnswerError, NewAnswer, Recorded};
+use akin_store::projects::{self, Project};
+use akin_store::rounds::{self, CreateRoundError};
+use akin_store::{models, queries};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::error::AppError;
+use crate::export::{self, ExportFormat};
+
+/// Longest accepted idempotency key or annotator id, in bytes.
+const MAX_KEY_LEN: usize = 128;
+
+pub(crate) async fn project_by_name(state: &AppState, name: &str) -> Result<Project, AppError> {
+    projects::by_name(&state.db, name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("project {name:?}")))
+}
+
+/// `GET /api/v1/projects/{project}`: counts and the latest round.
+pub async fn project(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    let stats = projects::stats(&state.db, project.id).await?;
+    let latest_round = rounds::list(&state.db, project.id).await?.into_iter().next();
+    let body = json!({
+        "name": project.name,
+        "channels": project.channels,
+        "image_size": project.image_size,
+        "items": stats.items,
+        "answers": stats.answers,
+        "pending_queries": stats.pending_queries,
+        "latest_round": latest_round,
+    });
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NextParams {
+    annotator: Option<String>,
+}
+
+/// `GET /api/v1/projects/{project}/queries/next?annotator=ID`: leases one pending pair
+/// to the annotator, or answers 204 when none is left.
+pub async fn next_query(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<NextParams>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    let annotator = params.annotator.unwrap_or_else(|| "anonymous".to_owned());
+    check_token("annotator", &annotator)?;
+
+    let leased =
+        queries::lease_next(&state.db, project.id, &annotator, state.settings.lease_seconds)
+            .await?;
+    let Some(query) = leased else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let image = |id: i64| json!({ "id": id, "image_url": format!("/images/{name}/{id}") });
+    let body = json!({
+        "query_id": query.id,
+        "item_a": image(query.item_a),
+        "item_b": image(query.item_b),
+        "strategy": query.strategy,
+        "lease_expires_at": query.lease_expires_at,
+    });
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AnswerBody {
+    query_id: i64,
+    verdict: String,
+    idempotency_key: String,
+    annotator: Option<String>,
+}
+
+/// `POST /api/v1/answers`: records an answer once per idempotency key. 201 when stored,
+/// 200 with the same answer when the key was seen before.
+pub async fn answer(
+    State(state): State<AppState>,
+    body: Result<Json<AnswerBody>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(body) = body.map_err(|e| AppError::invalid(e.body_text()))?;
+    let verdict: Verdict = body.verdict.parse().map_err(|_| {
+        AppError::invalid("verdict must be one of \"same\", \"different\", \"not_sure\"")
+    })?;
+    check_token("idempotency_key", &body.idempotency_key)?;
+    let annotator = body.annotator.unwrap_or_else(|| "anonymous".to_owned());
+    check_token("annotator", &annotator)?;
+
+    let new = NewAnswer {
+        query_id: body.query_id,
+        verdict,
+        annotator: &annotator,
+        idempotency_key: &body.idempotency_key,
+    };
+    let mut tx = state.db.begin().await?;
+    let recorded = answers::record(&mut tx, &new).await.map_err(answer_error)?;
+    tx.commit().await?;
+
+    let (status, answer) = match recorded {
+        Recorded::Created(answer) => (StatusCode::CREATED, answer),
+        Recorded::Replayed(answer) => (StatusCode::OK, answer),
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+fn answer_error(error: AnswerError) -> AppError {
+    match error {
+        AnswerError::UnknownQuery(id) => AppError::not_found(format!("query {id}")),
+        e @ AnswerError::AlreadyAnswered(_) => {
+            AppError::client(StatusCode::CONFLICT, "already_answered", e.to_string())
+        }
+        e @ AnswerError::KeyReused => {
+            AppError::client(StatusCode::CONFLICT, "idempotency_key_reused", e.to_string())
+        }
+        AnswerError::Store(e) => e.into(),
+    }
+}
+
+fn check_token(field: &str, value: &str) -> Result<(), AppError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_KEY_LEN
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!(
+            "{field} must be 1 to {MAX_KEY_LEN} characters of letters, digits, '-', '_', '.', ':'"
+        )))
+    }
+}
+
+/// `POST /api/v1/projects/{project}/rounds` (admin): queues a round. 409 while another
+/// round of the project is running.
+pub async fn start_round(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    match state.orchestrator.start_round(project).await {
+        Ok(round) => Ok((StatusCode::CREATED, Json(round)).into_response()),
+        Err(e @ CreateRoundError::AlreadyActive(_)) => {
+            Err(AppError::client(StatusCode::CONFLICT, "round_running", e.to_string()))
+        }
+        Err(CreateRoundError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/projects/{project}/rounds`: every round, newest first.
+pub async fn list_rounds(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    Ok(Json(rounds::list(&state.db, project.id).await?).into_response())
+}
+
+/// `GET /api/v1/projects/{project}/rounds/{id}`: one round's state, progress and metrics.
+pub async fn round(
+    State(state): State<AppState>,
+    Path((name, round_id)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    let round = rounds::get(&state.db, project.id, round_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("round {round_id}")))?;
+    Ok(Json(round).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ExportParams {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/projects/{project}/embeddings?format=npy|json|csv` (admin): the latest
+/// model's embedding of every item.
+pub async fn embeddings(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ExportParams>,
+) -> Result<Response, AppError> {
+    let format: ExportFormat = params
+        .format
+        .as_deref()
+        .unwrap_or("npy")
+        .parse()
+        .map_err(|e: export::UnknownFormat| AppError::invalid(e.to_string()))?;
+    let project = project_by_name(&state, &name).await?;
+    let model = models::latest(&state.db, project.id).await?.ok_or_else(|| {
+        AppError::client(StatusCode::CONFLICT, "no_model", "the project has no trained model yet")
+    })?;
+    let embeddings = models::embeddings(&state.db, &model).await?;
+
+    let bytes = export::encode(format, model.id, &embeddings);
+    let filename = format!("{}-model-{}.{}", project.name, model.id, format.extension());
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, bytes).into_response())
+}

@@ -1,0 +1,141 @@
+//! The service's settings, read from `AKIN_*` environment variables (and `DATABASE_URL`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use akin_trainer::DeviceChoice;
+
+/// Every setting of `akin serve`, with the defaults the README lists.
+#[derive(Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: Postgres; the database is created when missing.
+    pub database_url: String,
+    /// `AKIN_BIND`: address to listen on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// `AKIN_DATA_DIR`: image store and checkpoints.
+    pub data_dir: PathBuf,
+    /// `AKIN_ADMIN_TOKEN`: bearer token for admin routes; `None` refuses them all.
+    pub admin_token: Option<String>,
+    /// `AKIN_DEVICE`: auto, cpu or cuda.
+    pub device: DeviceChoice,
+    /// `AKIN_TRAINER_THREADS`: libtorch's thread cap.
+    pub trainer_threads: usize,
+    /// `AKIN_TRAIN_STEPS`: optimiser steps per round.
+    pub train_steps: usize,
+    /// `AKIN_QUERIES_PER_ROUND`: pairs a round writes.
+    pub queries_per_round: usize,
+    /// `AKIN_LEASE_SECONDS`: how long an annotator holds a pair.
+    pub lease_seconds: f64,
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: cannot use {value:?}: {reason}")]
+pub struct SettingsError {
+    key: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl Settings {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads every setting through `lookup`, which maps a key to its value if set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let read = |key: &'static str, default: &str| {
+            lookup(key).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        Ok(Self {
+            database_url: read("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/akin"),
+            bind: parse("AKIN_BIND", read("AKIN_BIND", "127.0.0.1:8080"))?,
+            data_dir: PathBuf::from(read("AKIN_DATA_DIR", "data")),
+            admin_token: lookup("AKIN_ADMIN_TOKEN").filter(|t| !t.is_empty()),
+            device: parse("AKIN_DEVICE", read("AKIN_DEVICE", "auto"))?,
+            trainer_threads: parse("AKIN_TRAINER_THREADS", read("AKIN_TRAINER_THREADS", "2"))?,
+            train_steps: parse("AKIN_TRAIN_STEPS", read("AKIN_TRAIN_STEPS", "200"))?,
+            queries_per_round: parse("AKIN_QUERIES_PER_ROUND", read("AKIN_QUERIES_PER_ROUND", "200"))?,
+            lease_seconds: parse("AKIN_LEASE_SECONDS", read("AKIN_LEASE_SECONDS", "300"))?,
+        })
+    }
+}
+
+fn parse<T: FromStr>(key: &'static str, value: String) -> Result<T, SettingsError>
+where
+    T::Err: fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| SettingsError { key, reason: e.to_string(), value })
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_password(&self.database_url))
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("device", &self.device)
+            .field("trainer_threads", &self.trainer_threads)
+            .field("train_steps", &self.train_steps)
+            .field("queries_per_round", &self.queries_per_round)
+            .field("lease_seconds", &self.lease_seconds)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` becomes `postgres://user:<redacted>@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = Settings::from_lookup(|_| None).expect("defaults parse");
+
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.data_dir, PathBuf::from("data"));
+        assert!(settings.admin_token.is_none());
+        assert_eq!(settings.trainer_threads, 2);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let error = Settings::from_lookup(|k| (k == "AKIN_BIND").then(|| "nowhere".into()))
+            .expect_err("an address without a port is refused");
+
+        assert!(error.to_string().starts_with("AKIN_BIND"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token_and_the_database_password() {
+        let settings = Settings::from_lookup(|k| match k {
+            "AKIN_ADMIN_TOKEN" => Some("hunter2-token".into()),
+            "DATABASE_URL" => Some("postgres://akin:s3cret@db:5432/akin".into()),
+            _ => None,
+        })
+        .expect("parses");
+
+        let shown = format!("{settings:?}");
+
+        assert!(!shown.contains("hunter2-token"));
+        assert!(!shown.contains("s3cret"));
+        assert!(shown.contains("postgres://akin:<redacted>@db:5432/akin"));
+    }
+}
