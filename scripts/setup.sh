@@ -168,9 +168,17 @@ link_libtorch() {
   fi
 }
 
+# numpy in the same virtualenv lets the tests check that exported .npy files load in numpy.
+ensure_numpy() {
+  "$TORCH_VENV/bin/python" -c 'import numpy' 2>/dev/null && return 0
+  log "installing numpy into $TORCH_VENV"
+  "$TORCH_VENV/bin/pip" install --no-cache-dir --disable-pip-version-check numpy
+}
+
 setup_torch() {
   probe_torch
   torch_is_complete || install_torch
+  ensure_numpy
   link_libtorch
   log "torch $TORCH_VERSION ready"
 }

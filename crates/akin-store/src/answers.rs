@@ -57,7 +57,10 @@ impl From<sqlx::Error> for AnswerError {
 /// Records an answer inside the caller's transaction `tx`. The unique idempotency key
 /// serialises concurrent repeats: the second insert waits for the first to commit, then
 /// finds its row and replays it.
-pub async fn record(tx: &mut PgConnection, answer: &NewAnswer<'_>) -> Result<Recorded, AnswerError> {
+pub async fn record(
+    tx: &mut PgConnection,
+    answer: &NewAnswer<'_>,
+) -> Result<Recorded, AnswerError> {
     let inserted = sqlx::query!(
         r#"INSERT INTO answers (project_id, query_id, item_a, item_b, verdict, annotator,
                                 idempotency_key)

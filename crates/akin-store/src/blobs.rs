@@ -37,7 +37,12 @@ impl BlobStore {
 
     /// Where the display copy of `hash` lives.
     pub fn display_path(&self, hash: &str) -> Option<PathBuf> {
-        is_hash(hash).then(|| self.root.join("display").join(&hash[..2]).join(format!("{hash}.png")))
+        is_hash(hash).then(|| {
+            self.root
+                .join("display")
+                .join(&hash[..2])
+                .join(format!("{hash}.png"))
+        })
     }
 
     fn original_path(&self, hash: &str) -> PathBuf {
@@ -101,7 +106,10 @@ impl BlobStore {
     }
 
     fn io_error(&self, path: &Path, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: path.to_owned(), source }
+        StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -116,7 +124,12 @@ fn prepare(hash: String, image: &DynamicImage, channels: u8, size: u32) -> Prepa
     } else {
         channel_major(&resized.to_rgb8())
     };
-    PreparedImage { content_hash: hash, width: image.width(), height: image.height(), pixels }
+    PreparedImage {
+        content_hash: hash,
+        width: image.width(),
+        height: image.height(),
+        pixels,
+    }
 }
 
 fn channel_major(rgb: &image::RgbImage) -> Vec<u8> {
@@ -137,11 +150,17 @@ fn encode_png(image: &DynamicImage) -> Result<Vec<u8>> {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn is_hash(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -157,7 +176,9 @@ mod tests {
         let prepared = store.put_gray(28, 28, pixels.clone()).expect("stored");
 
         assert_eq!(prepared.pixels, pixels);
-        let path = store.display_path(&prepared.content_hash).expect("valid hash");
+        let path = store
+            .display_path(&prepared.content_hash)
+            .expect("valid hash");
         let shown = image::open(path).expect("display copy decodes").to_luma8();
         assert_eq!(shown.into_raw(), pixels);
     }
@@ -168,11 +189,15 @@ mod tests {
         let store = BlobStore::new(dir.path());
         let big = DynamicImage::new_rgb8(1200, 600);
 
-        let prepared = store.put_encoded(&encode_png(&big).expect("png"), 3, 32).expect("stored");
+        let prepared = store
+            .put_encoded(&encode_png(&big).expect("png"), 3, 32)
+            .expect("stored");
 
         assert_eq!((prepared.width, prepared.height), (1200, 600));
         assert_eq!(prepared.pixels.len(), 3 * 32 * 32);
-        let path = store.display_path(&prepared.content_hash).expect("valid hash");
+        let path = store
+            .display_path(&prepared.content_hash)
+            .expect("valid hash");
         let shown = image::open(path).expect("display copy decodes");
         assert_eq!((shown.width(), shown.height()), (512, 256));
     }

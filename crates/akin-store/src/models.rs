@@ -121,5 +121,7 @@ pub async fn embeddings(db: impl PgExecutor<'_>, model: &Model) -> Result<ModelE
 }
 
 fn corrupt(model_id: i64) -> StoreError {
-    StoreError::Corrupt(format!("embeddings of model {model_id} do not match its dimension"))
+    StoreError::Corrupt(format!(
+        "embeddings of model {model_id} do not match its dimension"
+    ))
 }

@@ -37,7 +37,11 @@ impl RoundState {
             "selecting" => Self::Selecting,
             "open" => Self::Open,
             "failed" => Self::Failed,
-            other => return Err(StoreError::Corrupt(format!("unknown round state {other:?}"))),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown round state {other:?}"
+                )));
+            }
         })
     }
 }

@@ -18,13 +18,17 @@ const TIMED_STEPS: usize = 10;
 fn main() -> Result<(), TrainError> {
     let mut args = std::env::args().skip(1);
     let threads: i32 = args.next().and_then(|t| t.parse().ok()).unwrap_or(2);
-    let choice = args.next().and_then(|d| d.parse().ok()).unwrap_or(DeviceChoice::Cpu);
+    let choice = args
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(DeviceChoice::Cpu);
     tch::set_num_threads(threads);
     let device = pick_device(choice);
 
     let images = noise_images();
-    let positives: Vec<Vec<usize>> =
-        (0..ITEMS / 10).map(|g| (10 * g..10 * g + 10).collect()).collect();
+    let positives: Vec<Vec<usize>> = (0..ITEMS / 10)
+        .map(|g| (10 * g..10 * g + 10).collect())
+        .collect();
     let config = TrainConfig::default();
     let mut session = Session::new(images.shape(), &config, device)?;
     let never = AtomicBool::new(false);
@@ -38,7 +42,10 @@ fn main() -> Result<(), TrainError> {
     let embeddings = session.embed(&images)?;
     let (embed_ms, embed_cpu_ms) = clock.per(1);
 
-    println!("device {device:?}, libtorch threads {threads}, batch {} anchors", config.batch_size);
+    println!(
+        "device {device:?}, libtorch threads {threads}, batch {} anchors",
+        config.batch_size
+    );
     println!(
         "training step: {step_ms:.1} ms wall, {step_cpu_ms:.1} ms cpu \
          (mean of {TIMED_STEPS}, loss {loss:.3})"
@@ -58,7 +65,10 @@ struct Clock {
 
 impl Clock {
     fn start() -> Clock {
-        Clock { wall: Instant::now(), cpu_ms: process_cpu_ms() }
+        Clock {
+            wall: Instant::now(),
+            cpu_ms: process_cpu_ms(),
+        }
     }
 
     /// Milliseconds (wall, cpu) per one of `count` repetitions.
@@ -75,7 +85,12 @@ fn process_cpu_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the file: the 12th and 13th after the name.
     (ticks(11) + ticks(12)) * 10.0
 }

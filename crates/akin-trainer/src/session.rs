@@ -21,6 +21,9 @@ const EMBED_BATCH: usize = 1024;
 /// Steps whose losses [`Session::fit`] averages into its result.
 const LOSS_WINDOW: usize = 10;
 
+/// Steps between debug logs of the three VICReg terms (each log waits for the device).
+const PARTS_LOG_EVERY: usize = 50;
+
 /// AdamW's decoupled weight decay: mild, to keep weights bounded over long runs.
 const WEIGHT_DECAY: f64 = 1e-4;
 
@@ -102,7 +105,7 @@ impl Session {
             if cancel.load(Ordering::Relaxed) {
                 return Err(TrainError::Cancelled);
             }
-            let loss = self.train_step(images, &index)?;
+            let loss = self.train_step(images, &index, step % PARTS_LOG_EVERY == 0)?;
             if recent.len() == LOSS_WINDOW {
                 recent.pop_front();
             }
@@ -127,7 +130,12 @@ impl Session {
     }
 
     /// One batch: sample, augment, project, VICReg, AdamW step. Returns the loss.
-    fn train_step(&mut self, images: &ImageSet, index: &PositiveIndex) -> Result<f64, TrainError> {
+    fn train_step(
+        &mut self,
+        images: &ImageSet,
+        index: &PositiveIndex,
+        log_parts: bool,
+    ) -> Result<f64, TrainError> {
         let plan = BatchPlan {
             anchors: self.config.batch_size,
             human_share: self.config.human_share,
@@ -138,8 +146,16 @@ impl Session {
 
         let views = augment(&to_unit_range(&pixels), &self.augment_ranges);
         let projections = self.network.project_for_training(&views);
-        let (loss, _) = vicreg_loss(&projections, &batch.edges, &VicregWeights::default());
+        let (loss, parts) = vicreg_loss(&projections, &batch.edges, &VicregWeights::default());
         self.optimizer.backward_step(&loss);
+        if log_parts {
+            tracing::debug!(
+                invariance = parts.invariance.double_value(&[]),
+                variance = parts.variance.double_value(&[]),
+                covariance = parts.covariance.double_value(&[]),
+                "vicreg terms"
+            );
+        }
         Ok(loss.f_double_value(&[])?)
     }
 

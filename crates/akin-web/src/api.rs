@@ -34,7 +34,10 @@ pub async fn project(
 ) -> Result<Response, AppError> {
     let project = project_by_name(&state, &name).await?;
     let stats = projects::stats(&state.db, project.id).await?;
-    let latest_round = rounds::list(&state.db, project.id).await?.into_iter().next();
+    let latest_round = rounds::list(&state.db, project.id)
+        .await?
+        .into_iter()
+        .next();
     let body = json!({
         "name": project.name,
         "channels": project.channels,
@@ -63,9 +66,13 @@ pub async fn next_query(
     let annotator = params.annotator.unwrap_or_else(|| "anonymous".to_owned());
     check_token("annotator", &annotator)?;
 
-    let leased =
-        queries::lease_next(&state.db, project.id, &annotator, state.settings.lease_seconds)
-            .await?;
+    let leased = queries::lease_next(
+        &state.db,
+        project.id,
+        &annotator,
+        state.settings.lease_seconds,
+    )
+    .await?;
     let Some(query) = leased else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
@@ -125,9 +132,11 @@ fn answer_error(error: AnswerError) -> AppError {
         e @ AnswerError::AlreadyAnswered(_) => {
             AppError::client(StatusCode::CONFLICT, "already_answered", e.to_string())
         }
-        e @ AnswerError::KeyReused => {
-            AppError::client(StatusCode::CONFLICT, "idempotency_key_reused", e.to_string())
-        }
+        e @ AnswerError::KeyReused => AppError::client(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            e.to_string(),
+        ),
         AnswerError::Store(e) => e.into(),
     }
 }
@@ -135,7 +144,9 @@ fn answer_error(error: AnswerError) -> AppError {
 fn check_token(field: &str, value: &str) -> Result<(), AppError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_KEY_LEN
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -155,9 +166,11 @@ pub async fn start_round(
     let project = project_by_name(&state, &name).await?;
     match state.orchestrator.start_round(project).await {
         Ok(round) => Ok((StatusCode::CREATED, Json(round)).into_response()),
-        Err(e @ CreateRoundError::AlreadyActive(_)) => {
-            Err(AppError::client(StatusCode::CONFLICT, "round_running", e.to_string()))
-        }
+        Err(e @ CreateRoundError::AlreadyActive(_)) => Err(AppError::client(
+            StatusCode::CONFLICT,
+            "round_running",
+            e.to_string(),
+        )),
         Err(CreateRoundError::Store(e)) => Err(e.into()),
     }
 }
@@ -203,9 +216,15 @@ pub async fn embeddings(
         .parse()
         .map_err(|e: export::UnknownFormat| AppError::invalid(e.to_string()))?;
     let project = project_by_name(&state, &name).await?;
-    let model = models::latest(&state.db, project.id).await?.ok_or_else(|| {
-        AppError::client(StatusCode::CONFLICT, "no_model", "the project has no trained model yet")
-    })?;
+    let model = models::latest(&state.db, project.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::client(
+                StatusCode::CONFLICT,
+                "no_model",
+                "the project has no trained model yet",
+            )
+        })?;
     let embeddings = models::embeddings(&state.db, &model).await?;
 
     let bytes = export::encode(format, model.id, &embeddings);
@@ -213,7 +232,10 @@ pub async fn embeddings(
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        ),
         (header::CONTENT_DISPOSITION, disposition),
     ];
     Ok((headers, bytes).into_response())

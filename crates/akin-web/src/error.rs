@@ -10,7 +10,11 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    Client { status: StatusCode, code: &'static str, message: String },
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -18,12 +22,20 @@ pub enum AppError {
 impl AppError {
     /// A 4xx with a stable machine-readable `code`.
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Client { status, code, message: message.into() }
+        Self::Client {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 404 for a missing `what`.
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::client(StatusCode::NOT_FOUND, "not_found", format!("{} not found", what.into()))
+        Self::client(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{} not found", what.into()),
+        )
     }
 
     /// 422 for a request whose content is wrong.
@@ -47,10 +59,15 @@ impl From<sqlx::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            Self::Client { status, code, message } => {
-                (status, Json(json!({ "error": { "code": code, "message": message } })))
-                    .into_response()
-            }
+            Self::Client {
+                status,
+                code,
+                message,
+            } => (
+                status,
+                Json(json!({ "error": { "code": code, "message": message } })),
+            )
+                .into_response(),
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed: {cause}");
                 let body = json!({ "error": { "code": "internal", "message": "internal error" } });

@@ -63,7 +63,11 @@ pub fn encode(format: ExportFormat, model_id: i64, embeddings: &ModelEmbeddings)
 }
 
 fn rows(embeddings: &ModelEmbeddings) -> impl Iterator<Item = (i64, &[f32])> {
-    embeddings.item_ids.iter().copied().zip(embeddings.values.chunks(embeddings.dim.max(1)))
+    embeddings
+        .item_ids
+        .iter()
+        .copied()
+        .zip(embeddings.values.chunks(embeddings.dim.max(1)))
 }
 
 /// NumPy format 1.0: magic, header length, a Python-literal header padded with spaces to a
@@ -87,14 +91,16 @@ fn npy(embeddings: &ModelEmbeddings) -> Vec<u8> {
     out.push(b'\n');
     for (id, row) in rows(embeddings) {
         out.extend_from_slice(&id.to_le_bytes());
-        row.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        row.iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     }
     out
 }
 
 fn json_document(model_id: i64, embeddings: &ModelEmbeddings) -> Vec<u8> {
-    let items: Vec<_> =
-        rows(embeddings).map(|(id, row)| json!({ "item_id": id, "embedding": row })).collect();
+    let items: Vec<_> = rows(embeddings)
+        .map(|(id, row)| json!({ "item_id": id, "embedding": row }))
+        .collect();
     let document = json!({ "model_id": model_id, "dim": embeddings.dim, "items": items });
     serde_json::to_vec(&document).expect("JSON values always serialise")
 }
@@ -120,7 +126,11 @@ mod tests {
     use super::*;
 
     fn two_items() -> ModelEmbeddings {
-        ModelEmbeddings { item_ids: vec![7, 9], dim: 2, values: vec![0.5, -1.0, 2.0, 0.25] }
+        ModelEmbeddings {
+            item_ids: vec![7, 9],
+            dim: 2,
+            values: vec![0.5, -1.0, 2.0, 0.25],
+        }
     }
 
     #[test]
@@ -141,9 +151,18 @@ mod tests {
         let bytes = encode(ExportFormat::Npy, 1, &two_items());
         let body = &bytes[bytes.len() - 32..];
 
-        assert_eq!(i64::from_le_bytes(body[0..8].try_into().expect("8 bytes")), 7);
-        assert_eq!(f32::from_le_bytes(body[12..16].try_into().expect("4 bytes")), -1.0);
-        assert_eq!(i64::from_le_bytes(body[16..24].try_into().expect("8 bytes")), 9);
+        assert_eq!(
+            i64::from_le_bytes(body[0..8].try_into().expect("8 bytes")),
+            7
+        );
+        assert_eq!(
+            f32::from_le_bytes(body[12..16].try_into().expect("4 bytes")),
+            -1.0
+        );
+        assert_eq!(
+            i64::from_le_bytes(body[16..24].try_into().expect("8 bytes")),
+            9
+        );
     }
 
     #[test]

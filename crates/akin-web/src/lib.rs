@@ -36,7 +36,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/projects/{project}", get(api::project))
         .route("/projects/{project}/queries/next", get(api::next_query))
-        .route("/projects/{project}/rounds", post(api::start_round).get(api::list_rounds))
+        .route(
+            "/projects/{project}/rounds",
+            post(api::start_round).get(api::list_rounds),
+        )
         .route("/projects/{project}/rounds/{round}", get(api::round))
         .route("/projects/{project}/embeddings", get(api::embeddings))
         .route("/answers", post(api::answer));

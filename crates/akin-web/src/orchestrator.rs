@@ -34,6 +34,8 @@ pub enum RoundError {
     NoItems,
     #[error("the stored items do not fit the project: {0}")]
     BadItems(String),
+    #[error("{0}")]
+    Io(String),
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -74,7 +76,9 @@ impl Orchestrator {
         let snapshot = Snapshot::load(&self.db, project).await?;
 
         let outcome = self.train(project, round_id, &snapshot).await?;
-        let model_id = self.save_model(project, round_id, &snapshot, &outcome).await?;
+        let model_id = self
+            .save_model(project, round_id, &snapshot, &outcome)
+            .await?;
 
         rounds::set_state(&self.db, round_id, RoundState::Selecting, None).await?;
         let metrics = json!({
@@ -86,13 +90,31 @@ impl Orchestrator {
             "positive_groups": snapshot.graph.positive_groups().len(),
             "label_recovery": akin_core::metrics::label_recovery(&snapshot.graph),
         });
-        let pairs = open_queries(&self.db, project, round_id, Some(model_id), snapshot,
-            outcome.embeddings, self.queries_per_round).await?;
+        let pairs = open_queries(
+            &self.db,
+            project,
+            round_id,
+            Some(model_id),
+            snapshot,
+            outcome.embeddings,
+            self.queries_per_round,
+        )
+        .await?;
 
         rounds::set_progress(&self.db, round_id, 1.0, &metrics).await?;
-        rounds::set_progress(&self.db, round_id, 1.0, &json!({ "queries_written": pairs })).await?;
+        rounds::set_progress(
+            &self.db,
+            round_id,
+            1.0,
+            &json!({ "queries_written": pairs }),
+        )
+        .await?;
         rounds::set_state(&self.db, round_id, RoundState::Open, None).await?;
-        tracing::info!(model.id = model_id, queries = pairs, "round {round_id} is open");
+        tracing::info!(
+            model.id = model_id,
+            queries = pairs,
+            "round {round_id} is open"
+        );
         Ok(())
     }
 
@@ -108,9 +130,12 @@ impl Orchestrator {
         let job = TrainJob {
             images: Arc::new(snapshot.image_set(project)?),
             positives: snapshot.graph.positive_groups(),
-            config: TrainConfig { steps: self.train_steps, ..TrainConfig::default() },
+            config: TrainConfig {
+                steps: self.train_steps,
+                ..TrainConfig::default()
+            },
             warm_start: previous.map(|m| PathBuf::from(m.checkpoint_path)),
-            checkpoint_out: self.data_dir.join("models").join(format!("round-{round_id}.safetensors")),
+            checkpoint_out: self.checkpoint_path(round_id).await?,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Some(progress_tx),
         };
@@ -121,6 +146,15 @@ impl Orchestrator {
         Ok(outcome?)
     }
 
+    /// Where round `round_id` writes its checkpoint; creates the folder.
+    async fn checkpoint_path(&self, round_id: i64) -> Result<PathBuf, RoundError> {
+        let dir = self.data_dir.join("models");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| RoundError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir.join(format!("round-{round_id}.safetensors")))
+    }
+
     async fn save_model(
         &self,
         project: &Project,
@@ -128,7 +162,7 @@ impl Orchestrator {
         snapshot: &Snapshot,
         outcome: &TrainOutcome,
     ) -> Result<i64, RoundError> {
-        let checkpoint = self.data_dir.join("models").join(format!("round-{round_id}.safetensors"));
+        let checkpoint = self.checkpoint_path(round_id).await?;
         let mut tx = self.db.begin().await?;
         let model_id = models::insert(
             &mut *tx,
@@ -142,8 +176,13 @@ impl Orchestrator {
             },
         )
         .await?;
-        models::insert_embeddings(&mut *tx, model_id, &snapshot.table.ids, outcome.embeddings.values())
-            .await?;
+        models::insert_embeddings(
+            &mut *tx,
+            model_id,
+            &snapshot.table.ids,
+            outcome.embeddings.values(),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(model.id = model_id, "model {model_id} saved");
         Ok(model_id)
@@ -169,7 +208,7 @@ pub async fn open_first_round(
 
     let result = async {
         let snapshot = Snapshot::load(db, project).await?;
-        let raw = Embeddings::from_pixels(snapshot.pixels_per_item(project), &snapshot.table.pixels)
+        let raw = Embeddings::from_pixels(pixels_per_item(project), &snapshot.table.pixels)
             .map_err(|e| RoundError::BadItems(e.to_string()))?;
         open_queries(db, project, round.id, None, snapshot, raw, budget).await
     }
@@ -196,7 +235,7 @@ struct Snapshot {
 
 impl Snapshot {
     async fn load(db: &PgPool, project: &Project) -> Result<Self, RoundError> {
-        let per_item = Self::pixels_per_item_of(project);
+        let per_item = pixels_per_item(project);
         let table = items::table(db, project.id, per_item).await?;
         if table.ids.is_empty() {
             return Err(RoundError::NoItems);
@@ -206,29 +245,37 @@ impl Snapshot {
         let (table, graph) = tokio::task::spawn_blocking(move || {
             let edges = log
                 .iter()
-                .filter_map(|&(a, b, verdict)| Some((table.index_of(a)?, table.index_of(b)?, verdict)))
+                .filter_map(|&(a, b, verdict)| {
+                    Some((table.index_of(a)?, table.index_of(b)?, verdict))
+                })
                 .collect::<Vec<_>>();
             let graph = Graph::from_answers(table.ids.len(), edges);
             (table, graph)
         })
         .await?;
-        Ok(Self { table, graph, answers })
-    }
-
-    fn pixels_per_item_of(project: &Project) -> usize {
-        let side = project.image_size.max(0) as usize;
-        project.channels.max(0) as usize * side * side
-    }
-
-    fn pixels_per_item(&self, project: &Project) -> usize {
-        Self::pixels_per_item_of(project)
+        Ok(Self {
+            table,
+            graph,
+            answers,
+        })
     }
 
     fn image_set(&self, project: &Project) -> Result<ImageSet, RoundError> {
         let side = project.image_size.max(0) as usize;
-        ImageSet::new(project.channels.max(0) as usize, side, side, self.table.pixels.clone())
-            .map_err(|e| RoundError::BadItems(e.to_string()))
+        ImageSet::new(
+            project.channels.max(0) as usize,
+            side,
+            side,
+            self.table.pixels.clone(),
+        )
+        .map_err(|e| RoundError::BadItems(e.to_string()))
     }
+}
+
+/// Bytes of one item's training copy.
+fn pixels_per_item(project: &Project) -> usize {
+    let side = project.image_size.max(0) as usize;
+    project.channels.max(0) as usize * side * side
 }
 
 /// Chooses the next pairs with the exemplar strategy, retires the unleased pending pairs
@@ -278,7 +325,11 @@ async fn open_queries(
 async fn report_progress(db: PgPool, round_id: i64, mut progress: watch::Receiver<Progress>) {
     while progress.changed().await.is_ok() {
         let now = progress.borrow_and_update().clone();
-        let share = if now.steps == 0 { 0.0 } else { now.step as f32 / now.steps as f32 };
+        let share = if now.steps == 0 {
+            0.0
+        } else {
+            now.step as f32 / now.steps as f32
+        };
         let metrics = json!({ "step": now.step, "steps": now.steps, "loss": now.loss });
         if let Err(e) = rounds::set_progress(&db, round_id, share, &metrics).await {
             tracing::warn!(error = %e, "cannot record progress of round {round_id}: {e}");

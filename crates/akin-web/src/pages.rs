@@ -25,8 +25,13 @@ pub async fn annotate(
     Path(name): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let project = project_by_name(&state, &name).await?;
-    let page = AnnotatePage { project: &project.name, pixelated: project.image_size <= 64 };
-    let html = page.render().map_err(|e| AppError::Internal(e.to_string()))?;
+    let page = AnnotatePage {
+        project: &project.name,
+        pixelated: project.image_size <= 64,
+    };
+    let html = page
+        .render()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Html(html))
 }
 
@@ -49,17 +54,26 @@ pub async fn image(
         .map_err(|e| AppError::Internal(format!("reading {}: {e}", path.display())))?;
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ),
     ];
     Ok((headers, bytes).into_response())
 }
 
 /// `GET /static/annotate.js`
 pub async fn annotate_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], ANNOTATE_JS)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        ANNOTATE_JS,
+    )
 }
 
 /// `GET /static/style.css`
 pub async fn style_css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE_CSS)
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLE_CSS,
+    )
 }

@@ -48,7 +48,9 @@ impl Settings {
     /// Reads every setting through `lookup`, which maps a key to its value if set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let read = |key: &'static str, default: &str| {
-            lookup(key).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+            lookup(key)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
         };
         Ok(Self {
             database_url: read("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/akin"),
@@ -58,7 +60,10 @@ impl Settings {
             device: parse("AKIN_DEVICE", read("AKIN_DEVICE", "auto"))?,
             trainer_threads: parse("AKIN_TRAINER_THREADS", read("AKIN_TRAINER_THREADS", "2"))?,
             train_steps: parse("AKIN_TRAIN_STEPS", read("AKIN_TRAIN_STEPS", "200"))?,
-            queries_per_round: parse("AKIN_QUERIES_PER_ROUND", read("AKIN_QUERIES_PER_ROUND", "200"))?,
+            queries_per_round: parse(
+                "AKIN_QUERIES_PER_ROUND",
+                read("AKIN_QUERIES_PER_ROUND", "200"),
+            )?,
             lease_seconds: parse("AKIN_LEASE_SECONDS", read("AKIN_LEASE_SECONDS", "300"))?,
         })
     }
@@ -68,7 +73,11 @@ fn parse<T: FromStr>(key: &'static str, value: String) -> Result<T, SettingsErro
 where
     T::Err: fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| SettingsError { key, reason: e.to_string(), value })
+    value.parse().map_err(|e: T::Err| SettingsError {
+        key,
+        reason: e.to_string(),
+        value,
+    })
 }
 
 impl fmt::Debug for Settings {
@@ -77,7 +86,10 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_password(&self.database_url))
             .field("bind", &self.bind)
             .field("data_dir", &self.data_dir)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("device", &self.device)
             .field("trainer_threads", &self.trainer_threads)
             .field("train_steps", &self.train_steps)

@@ -22,7 +22,11 @@ pub enum ExportCommand {
 }
 
 pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
-    let ExportCommand::Embeddings { project, format, out } = command;
+    let ExportCommand::Embeddings {
+        project,
+        format,
+        out,
+    } = command;
     let db = akin_store::connect(&settings.database_url, 2).await?;
     let project = akin_store::projects::by_name(&db, &project)
         .await?

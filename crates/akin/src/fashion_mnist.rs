@@ -11,7 +11,15 @@ pub const DEFAULT_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// Labels as the dataset names them.
 pub const CLASS_NAMES: [&str; 10] = [
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
     "ankle-boot",
 ];
 
@@ -63,7 +71,12 @@ pub fn load(dir: &Path, split: SplitName) -> anyhow::Result<Split> {
     let labels = idx::parse_labels(&label_bytes)
         .with_context(|| format!("while reading the {} labels", split.as_str()))?;
     if images.count != labels.len() {
-        bail!("{} images but {} labels in the {} split", images.count, labels.len(), split.as_str());
+        bail!(
+            "{} images but {} labels in the {} split",
+            images.count,
+            labels.len(),
+            split.as_str()
+        );
     }
     Ok(Split { images, labels })
 }
@@ -75,7 +88,10 @@ fn read_maybe_gz(dir: &Path, stem: &str) -> anyhow::Result<Vec<u8>> {
         return std::fs::read(&plain).with_context(|| format!("while reading {}", plain.display()));
     }
     let file = std::fs::File::open(&gz).with_context(|| {
-        format!("cannot open {} (install the package dataset-fashion-mnist)", gz.display())
+        format!(
+            "cannot open {} (install the package dataset-fashion-mnist)",
+            gz.display()
+        )
     })?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file)

@@ -44,20 +44,32 @@ pub async fn run(settings: &Settings, command: ImportCommand) -> anyhow::Result<
     let db = akin_store::connect(&settings.database_url, 4).await?;
     let blobs = BlobStore::new(settings.data_dir.join("images"));
     let project = match command {
-        ImportCommand::FashionMnist { project, limit, split, dataset_dir } => {
-            import_fashion_mnist(&db, &blobs, &project, limit, split, &dataset_dir).await?
-        }
-        ImportCommand::Dir { path, project, image_size } => {
-            import_dir(&db, &blobs, &project, &path, image_size).await?
-        }
+        ImportCommand::FashionMnist {
+            project,
+            limit,
+            split,
+            dataset_dir,
+        } => import_fashion_mnist(&db, &blobs, &project, limit, split, &dataset_dir).await?,
+        ImportCommand::Dir {
+            path,
+            project,
+            image_size,
+        } => import_dir(&db, &blobs, &project, &path, image_size).await?,
     };
 
     let first = akin_web::orchestrator::open_first_round(&db, &project, settings.queries_per_round)
         .await
         .context("while choosing the first pairs")?;
     if let Some(round) = first {
-        let pairs = round.metrics.get("queries_written").cloned().unwrap_or_default();
-        println!("round {} is open with {pairs} pairs chosen on raw pixels", round.number);
+        let pairs = round
+            .metrics
+            .get("queries_written")
+            .cloned()
+            .unwrap_or_default();
+        println!(
+            "round {} is open with {pairs} pairs chosen on raw pixels",
+            round.number
+        );
     }
     Ok(())
 }
@@ -70,7 +82,9 @@ async fn project_with_shape(
 ) -> anyhow::Result<Project> {
     let project = projects::get_or_create(db, name, channels, image_size)
         .await
-        .with_context(|| format!("cannot create project {name:?} (names are 1-63 letters, digits, '-' or '_')"))?;
+        .with_context(|| {
+            format!("cannot create project {name:?} (names are 1-63 letters, digits, '-' or '_')")
+        })?;
     if (project.channels, project.image_size) != (channels, image_size) {
         bail!(
             "project {name:?} holds {}-channel {}px images; this import makes {channels}-channel {image_size}px ones",
@@ -104,7 +118,11 @@ async fn import_fashion_mnist(
             .collect::<anyhow::Result<Vec<_>>>()?;
         added += akin_store::items::insert_many(db, project.id, &batch).await?;
     }
-    println!("project {}: {added} new items ({} already there)", project.name, count as u64 - added);
+    println!(
+        "project {}: {added} new items ({} already there)",
+        project.name,
+        count as u64 - added
+    );
     Ok(project)
 }
 
@@ -125,7 +143,11 @@ async fn import_dir(
     for chunk in files.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
         for path in chunk {
-            let relative = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
             match prepare_file(blobs, path, image_size) {
                 Ok(prepared) => batch.push(new_item(relative, prepared, None)),
                 Err(e) => {
@@ -159,7 +181,10 @@ fn image_files(root: &Path) -> Vec<PathBuf> {
         .filter(|e| e.file_type().is_file())
         .map(walkdir::DirEntry::into_path)
         .filter(|p| {
-            let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
             matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png"))
         })
         .collect();

@@ -10,7 +10,11 @@ mod simulate;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "akin", version, about = "Learn image embeddings from same-or-different answers")]
+#[command(
+    name = "akin",
+    version,
+    about = "Learn image embeddings from same-or-different answers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,5 +56,8 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

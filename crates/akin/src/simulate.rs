@@ -75,7 +75,10 @@ struct RoundReport {
 
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     if args.dataset != "fashion-mnist" {
-        bail!("unknown dataset {:?}: only fashion-mnist is available", args.dataset);
+        bail!(
+            "unknown dataset {:?}: only fashion-mnist is available",
+            args.dataset
+        );
     }
     let started = Instant::now();
     let train = fashion_mnist::load(&args.dataset_dir, SplitName::Train)?;
@@ -86,7 +89,10 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let test_images = image_set(&test, &(0..test.labels.len()).collect::<Vec<_>>())?;
 
     tch::set_num_threads(i32::try_from(args.threads).unwrap_or(2));
-    let config = TrainConfig { seed: args.seed, ..TrainConfig::default() };
+    let config = TrainConfig {
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
     let device = akin_trainer::pick_device(args.device);
     let mut session = Session::new((1, 28, 28), &config, device)?;
     let never = AtomicBool::new(false);
@@ -95,7 +101,11 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut graph = Graph::new(pool.len());
     let mut asked = HashSet::new();
     let mut answers = 0;
-    let measure = |session: &Session, graph: &Graph, round, answers| -> anyhow::Result<RoundReport> {
+    let measure = |session: &Session,
+                   graph: &Graph,
+                   round,
+                   answers|
+     -> anyhow::Result<RoundReport> {
         let bank = session.embed(&pool_images)?;
         let queries = session.embed(&test_images)?;
         Ok(RoundReport {
@@ -122,7 +132,13 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
             asked.insert((choice.a, choice.b));
         }
         answers += choices.len();
-        session.fit(&pool_images, &graph.positive_groups(), args.steps_per_round, &never, &mut |_| {})?;
+        session.fit(
+            &pool_images,
+            &graph.positive_groups(),
+            args.steps_per_round,
+            &never,
+            &mut |_| {},
+        )?;
         print_report(&measure(&session, &graph, round, answers)?, args.json);
     }
     Ok(())
@@ -172,13 +188,19 @@ fn stratified_pool(split: &Split, items: usize, seed: u64) -> anyhow::Result<Vec
 }
 
 fn image_set(split: &Split, indices: &[usize]) -> anyhow::Result<ImageSet> {
-    let pixels = indices.iter().flat_map(|&i| split.image(i).iter().copied()).collect();
+    let pixels = indices
+        .iter()
+        .flat_map(|&i| split.image(i).iter().copied())
+        .collect();
     ImageSet::new(1, 28, 28, pixels).context("while building the image tensor input")
 }
 
 fn print_report(report: &RoundReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(report).expect("reports serialise"));
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("reports serialise")
+        );
     } else {
         println!(
             "round {:>2}: {:>5} answers  knn_accuracy {:.4}  label_recovery {:.4}  conflicts {}  ({:.0} s)",

@@ -342,8 +342,8 @@ proptest! {
         prop_assert!(!classes.is_empty());
         let components = graph.components();
         for (i, &x) in classes.iter().enumerate() {
-            let smallest_of_its_component = components.iter().find(|c| c.contains(&x)).map(|c| c[0]);
-            prop_assert_eq!(smallest_of_its_component, Some(x));
+            let smallest_member = components.iter().find(|c| c.contains(&x)).map(|c| c[0]);
+            prop_assert_eq!(smallest_member, Some(x));
             for &y in &classes[i + 1..] {
                 prop_assert_eq!(graph.relation(x, y), Relation::Different);
             }

@@ -31,7 +31,7 @@ const PROBE_POOL: usize = 2048;
 const MIN_DISCOVERY: usize = 3;
 
 /// How many pairs of a batch of `budget` go to discovering new classes: a fifth, and at
-/// least [`MIN_DISCOVERY`] as long as that leaves exploitation half of the budget.
+/// least 3 as long as that leaves exploitation half of the budget.
 pub fn discovery_share(budget: usize) -> usize {
     (budget / 5).max(MIN_DISCOVERY.min(budget / 2))
 }
