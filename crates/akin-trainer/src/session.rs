@@ -50,6 +50,11 @@ impl Session {
         device: Device,
     ) -> Result<Session, TrainError> {
         config.validate()?;
+        if device.is_cuda() && !tch::Cuda::is_available() {
+            return Err(TrainError::InvalidConfig(
+                "CUDA was asked for but libtorch sees no GPU".into(),
+            ));
+        }
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
         let network = Network::new(

@@ -137,3 +137,24 @@ async fn an_empty_dataset_is_refused() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_job_that_panics_reports_panicked_and_the_thread_lives_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let checkpoint = dir.path().join("model.safetensors");
+    let trainer = cpu_trainer();
+    // Petabytes of weights: libtorch refuses the allocation and tch panics while building.
+    let absurd = TrainConfig {
+        embedding_dim: 1 << 40,
+        ..tiny_config(1)
+    };
+
+    let panicked = trainer.run(job(absurd, checkpoint.clone(), None)).await;
+    let after = trainer.run(job(tiny_config(1), checkpoint, None)).await;
+
+    assert!(
+        matches!(panicked, Err(TrainError::Panicked(_))),
+        "{panicked:?}"
+    );
+    assert!(after.is_ok(), "{after:?}");
+}
