@@ -67,6 +67,9 @@ impl TrainerHandle {
             device = %device_name, choice = %settings.device, threads = settings.threads,
             "trainer device chosen: {device_name}"
         );
+        if device.is_cuda() && !tch::Cuda::is_available() {
+            tracing::warn!("CUDA was asked for but libtorch sees no GPU: every job will fail");
+        }
         let (jobs, queue) = mpsc::channel();
         let started = std::thread::Builder::new()
             .name("akin-trainer".to_string())
