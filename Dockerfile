@@ -50,7 +50,8 @@ COPY static ./static
 
 ENV AKIN_BIND=0.0.0.0:8080 \
     AKIN_DATA_DIR=/data \
-    RUST_LOG=info
+    RUST_LOG=info \
+    OMP_WAIT_POLICY=PASSIVE
 USER akin
 VOLUME ["/data"]
 EXPOSE 8080

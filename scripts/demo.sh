@@ -100,6 +100,8 @@ main() {
   export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/akin}"
   export AKIN_BIND="${AKIN_BIND:-127.0.0.1:8080}"
   export AKIN_DATA_DIR="${AKIN_DATA_DIR:-$REPO_ROOT/data}"
+  # libtorch's OpenMP threads otherwise spin while waiting and slow training down.
+  export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
   mkdir -p "$AKIN_DATA_DIR"
   AKIN_ADMIN_TOKEN="$(admin_token)"
   export AKIN_ADMIN_TOKEN
