@@ -34,6 +34,7 @@ main() {
   cargo build -p akin "${cargo_flags[@]}"
 
   step "browser test"
+  export AKIN_BIN="${AKIN_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/akin}"
   # The test bounds its own waits; this outer limit only guards against a wedged browser.
   timeout --kill-after=30 "$BROWSER_TEST_TIMEOUT_S" node --test tests/browser/
 
