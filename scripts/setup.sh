@@ -115,6 +115,12 @@ setup_postgres() {
     trust_loopback "$version"
     pg_reachable || die "cannot connect as postgres@127.0.0.1:$PG_PORT without a password"
   fi
+  # `#[sqlx::test]` keeps its bookkeeping in the database that DATABASE_URL names.
+  if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'akin'" | grep -q 1; then
+    log "creating database akin"
+    createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres akin
+  fi
   log "PostgreSQL $version ready on 127.0.0.1:$PG_PORT"
 }
 
