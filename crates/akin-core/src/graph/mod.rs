@@ -184,6 +184,12 @@ impl Graph {
         }
     }
 
+    /// The roots of the components known to be different from the component of `root`, in
+    /// ascending order; empty when `root` is not a root.
+    pub(crate) fn different_roots(&self, root: usize) -> impl Iterator<Item = usize> + '_ {
+        self.different[root].iter().copied()
+    }
+
     /// Number of items in `i`'s component.
     pub fn component_size(&self, i: usize) -> usize {
         self.size[self.component_of(i)]

@@ -18,9 +18,8 @@
 
 use std::collections::HashSet;
 
-use super::{Batch, PairChoice, SelectionRequest, Strategy};
-use crate::vector::{self, dot};
-use crate::{Embeddings, Relation};
+use super::{Batch, Context, Strategy};
+use crate::vector;
 
 /// Candidates for probes: the unlabelled items least similar to every exemplar. Bounding it
 /// keeps farthest-point sampling cheap; the cost is that a far item outside it is never a
@@ -38,8 +37,7 @@ pub fn discovery_share(budget: usize) -> usize {
 
 /// The embeddings seen through the exemplars.
 struct Scene<'a> {
-    embeddings: &'a Embeddings,
-    inverse_norms: Vec<f32>,
+    context: &'a Context<'a>,
     exemplars: Vec<usize>,
     unlabelled: Vec<usize>,
     /// Cosine similarity of `unlabelled[u]` and `exemplars[e]` at `u * exemplars.len() + e`.
@@ -48,8 +46,7 @@ struct Scene<'a> {
 
 impl Scene<'_> {
     fn cosine(&self, a: usize, b: usize) -> f32 {
-        let raw = dot(self.embeddings.row(a), self.embeddings.row(b));
-        raw * self.inverse_norms[a] * self.inverse_norms[b]
+        self.context.cosine(a, b)
     }
 
     fn similarities_of(&self, u: usize) -> &[f32] {
@@ -58,40 +55,32 @@ impl Scene<'_> {
     }
 }
 
-pub(super) fn select(request: &SelectionRequest) -> Vec<PairChoice> {
-    let graph = request.graph;
-    assert_eq!(
-        request.embeddings.len(),
-        graph.len(),
-        "the exemplar strategy needs one embedding per item of the graph"
-    );
-    let mut batch = Batch::new(request, Strategy::Exemplar).one_per_component_pair();
-    if request.budget == 0 {
-        return Vec::new();
-    }
+pub(super) fn fill(batch: &mut Batch) {
+    batch.context.embeddings(Strategy::Exemplar);
+    batch.one_per_component_pair();
 
-    let scene = build_scene(request.embeddings, &batch);
+    let scene = build_scene(batch.context);
     if scene.unlabelled.is_empty() {
-        return Vec::new();
+        return;
     }
-    let probes = discover(&mut batch, &scene, discovery_share(request.budget));
-    exploit(&mut batch, &scene, &probes);
-    batch.into_pairs()
+    let probes = discover(batch, &scene, discovery_share(batch.budget));
+    exploit(batch, &scene, &probes);
 }
 
-fn build_scene<'a>(embeddings: &'a Embeddings, batch: &Batch) -> Scene<'a> {
-    let exemplars = batch.request.graph.classes();
-    let mut is_class_root = vec![false; batch.roots.len()];
+fn build_scene<'a>(context: &'a Context<'a>) -> Scene<'a> {
+    let exemplars = context.graph().classes();
+    let roots = &context.roots;
+    let mut is_class_root = vec![false; roots.len()];
     for &exemplar in &exemplars {
-        is_class_root[batch.roots[exemplar]] = true;
+        is_class_root[roots[exemplar]] = true;
     }
-    let unlabelled: Vec<usize> = (0..batch.roots.len())
-        .filter(|&i| !is_class_root[batch.roots[i]])
+    let unlabelled: Vec<usize> = (0..roots.len())
+        .filter(|&i| !is_class_root[roots[i]])
         .collect();
+    context.inverse_norms();
 
     let mut scene = Scene {
-        embeddings,
-        inverse_norms: vector::inverse_norms(embeddings.values(), embeddings.dim()),
+        context,
         exemplars,
         unlabelled,
         similarity: Vec::new(),
@@ -127,7 +116,7 @@ fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> HashSet<usize> {
         let Some(position) = pool
             .iter()
             .enumerate()
-            .filter(|(_, candidate)| !probe_roots.contains(&batch.roots[candidate.item]))
+            .filter(|(_, candidate)| !probe_roots.contains(&batch.roots()[candidate.item]))
             .min_by(|(_, x), (_, y)| {
                 x.closeness
                     .total_cmp(&y.closeness)
@@ -141,7 +130,7 @@ fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> HashSet<usize> {
 
         ask_probe(batch, scene, &probe, &probes, share);
         probes.push(probe.item);
-        probe_roots.insert(batch.roots[probe.item]);
+        probe_roots.insert(batch.roots()[probe.item]);
         for candidate in &mut pool {
             let similarity = scene.cosine(candidate.item, probe.item);
             candidate.closeness = candidate.closeness.max(similarity);
@@ -229,13 +218,7 @@ fn best_askable_exemplar(batch: &Batch, scene: &Scene, u: usize) -> Option<(f32,
         .similarities_of(u)
         .iter()
         .zip(&scene.exemplars)
-        .filter(|&(_, &e)| batch.relation(item, e) == Relation::Unknown)
-        .filter(|&(_, &e)| {
-            !batch
-                .request
-                .already_asked
-                .contains(&(item.min(e), item.max(e)))
-        })
+        .filter(|&(_, &e)| batch.is_askable(item, e))
         .max_by(|x, y| x.0.total_cmp(y.0).then(y.1.cmp(x.1)))
         .map(|(&similarity, &e)| (similarity, e))
 }

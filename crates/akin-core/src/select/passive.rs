@@ -1,4 +1,5 @@
-//! Passive selection: undecided pairs drawn uniformly at random with a seeded ChaCha RNG.
+//! Passive and monitor selection: undecided pairs drawn uniformly at random with a seeded
+//! ChaCha RNG.
 //!
 //! Three samplers, chosen by the shape of the problem:
 //! - few items: list every askable pair and draw from the list, so the batch is exactly
@@ -13,7 +14,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Batch, PairChoice, SelectionRequest, Strategy};
+use super::Batch;
 use crate::Relation;
 
 /// Up to this many pairs of items, every askable pair is listed.
@@ -26,26 +27,24 @@ const COMPONENT_LIMIT: usize = 2048;
 const DRAWS_PER_PAIR: usize = 64;
 const EXTRA_DRAWS: usize = 10_000;
 
-pub(super) fn select(request: &SelectionRequest) -> Vec<PairChoice> {
-    let n = request.graph.len();
-    if n < 2 || request.budget == 0 {
-        return Vec::new();
-    }
-    let mut batch = Batch::new(request, Strategy::Passive);
-    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
+/// Fills the batch with uniformly drawn askable pairs, for
+/// [`Strategy::Passive`](super::Strategy::Passive) and
+/// [`Strategy::Monitor`](super::Strategy::Monitor) alike.
+pub(super) fn fill(batch: &mut Batch) {
+    let n = batch.roots().len();
+    let mut rng = ChaCha8Rng::seed_from_u64(batch.context.seed_for(batch.strategy));
 
     if n * (n - 1) / 2 <= EXHAUSTIVE_PAIR_LIMIT {
-        draw_from_all_pairs(&mut batch, &mut rng);
-    } else if request.graph.component_count() <= COMPONENT_LIMIT {
-        draw_by_components(&mut batch, &mut rng);
+        draw_from_all_pairs(batch, &mut rng);
+    } else if batch.context.graph().component_count() <= COMPONENT_LIMIT {
+        draw_by_components(batch, &mut rng);
     } else {
-        draw_by_items(&mut batch, &mut rng);
+        draw_by_items(batch, &mut rng);
     }
-    batch.into_pairs()
 }
 
 fn draw_from_all_pairs(batch: &mut Batch, rng: &mut ChaCha8Rng) {
-    let n = batch.roots.len();
+    let n = batch.roots().len();
     let mut askable: Vec<(usize, usize)> = (0..n)
         .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
         .filter(|&(a, b)| batch.is_askable(a, b))
@@ -63,7 +62,7 @@ fn draw_from_all_pairs(batch: &mut Batch, rng: &mut ChaCha8Rng) {
 }
 
 fn draw_by_items(batch: &mut Batch, rng: &mut ChaCha8Rng) {
-    let n = batch.roots.len();
+    let n = batch.roots().len();
     for _ in 0..draw_allowance(batch) {
         if batch.is_full() {
             break;
@@ -73,7 +72,7 @@ fn draw_by_items(batch: &mut Batch, rng: &mut ChaCha8Rng) {
 }
 
 fn draw_by_components(batch: &mut Batch, rng: &mut ChaCha8Rng) {
-    let components = batch.request.graph.components();
+    let components = batch.context.graph().components();
     let mut pairs = Vec::new();
     let mut cumulative_weights = Vec::new();
     let mut total: u64 = 0;
@@ -104,7 +103,6 @@ fn draw_by_components(batch: &mut Batch, rng: &mut ChaCha8Rng) {
 
 fn draw_allowance(batch: &Batch) -> usize {
     batch
-        .request
         .budget
         .saturating_mul(DRAWS_PER_PAIR)
         .saturating_add(EXTRA_DRAWS)

@@ -229,7 +229,16 @@ fn strategies_and_verdicts_serialize_as_their_spelling() {
         .map(|v| serde_json::to_string(v).expect("serializable"))
         .collect();
 
-    assert_eq!(strategies, ["\"exemplar\"", "\"passive\""]);
+    assert_eq!(
+        strategies,
+        [
+            "\"exemplar\"",
+            "\"passive\"",
+            "\"margin\"",
+            "\"bridging\"",
+            "\"monitor\""
+        ]
+    );
     assert_eq!(verdicts, ["\"same\"", "\"different\"", "\"not_sure\""]);
 }
 
@@ -346,6 +355,63 @@ proptest! {
         }
         if all_labelled || budget == 0 {
             prop_assert!(pairs.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_mixed_batch_keeps_the_rules_and_random_shares_fill_it_to_what_is_askable(
+        (graph, embeddings, asked, budget, seed) in scenario(),
+        weights in proptest::collection::vec(prop_oneof![Just(0.0), 0.1f64..3.0], 5),
+    ) {
+        let mix = StrategyMix {
+            exemplar: weights[0],
+            margin: weights[1],
+            bridging: weights[2],
+            monitor: weights[3],
+            passive: weights[4],
+        };
+        let selection = SelectionRequest {
+            graph: &graph, embeddings: &embeddings, budget, seed, already_asked: &asked,
+        };
+
+        let pairs = select_mix(&mix, &selection);
+
+        prop_assert!(pairs.len() <= budget);
+        let mut seen = HashSet::new();
+        for pair in &pairs {
+            prop_assert!(pair.a < pair.b);
+            prop_assert!(!graph.is_decided(pair.a, pair.b));
+            prop_assert!(!asked.contains(&(pair.a, pair.b)));
+            prop_assert!(seen.insert((pair.a, pair.b)));
+            prop_assert!(mix.weight(pair.strategy) > 0.0);
+        }
+        if mix.monitor > 0.0 || mix.passive > 0.0 {
+            prop_assert_eq!(pairs.len(), budget.min(askable_pairs(&graph, &asked)));
+        }
+    }
+
+    #[test]
+    fn quotas_sum_to_the_budget_and_stay_within_one_of_the_exact_share(
+        weights in proptest::collection::vec(0.0f64..5.0, 5),
+        budget in 0usize..5000,
+    ) {
+        let mix = StrategyMix {
+            exemplar: weights[0],
+            margin: weights[1],
+            bridging: weights[2],
+            monitor: weights[3],
+            passive: weights[4],
+        };
+        let total: f64 = weights.iter().sum();
+
+        let quotas = mix.quotas(budget);
+
+        if total > 0.0 {
+            prop_assert_eq!(quotas.iter().map(|q| q.1).sum::<usize>(), budget);
+            for (strategy, quota) in quotas {
+                let exact = budget as f64 * mix.weight(strategy) / total;
+                prop_assert!((quota as f64 - exact).abs() < 1.0 + 1e-9);
+            }
         }
     }
 }

@@ -1,0 +1,325 @@
+//! The vote log as [`settle`](super::settle) counts it: grouped by pair, one voice per
+//! annotator, counted with given weights, and the evidence each vote gives about its
+//! annotator.
+
+use std::collections::HashMap;
+
+use super::{ConsensusSettings, SettledPair, Vote};
+use crate::{Applied, Graph, Relation, Verdict};
+
+/// The vote log, grouped by pair, with one voice per annotator.
+pub(super) struct Ballot {
+    n: usize,
+    /// Annotator ids, ascending; votes refer to them by position.
+    pub(super) annotators: Vec<u32>,
+    pairs: Vec<PairVotes>,
+    /// `(annotator position, says same)`, grouped by pair.
+    voices: Vec<(usize, bool)>,
+}
+
+/// The votes on one pair, or a gold pair.
+struct PairVotes {
+    a: usize,
+    b: usize,
+    /// The pair's range in [`Ballot::voices`].
+    voices: std::ops::Range<usize>,
+    gold: Option<Verdict>,
+}
+
+/// The result of counting the ballot once with given weights.
+pub(super) struct Outcome {
+    pub(super) graph: Graph,
+    pub(super) settled: Vec<SettledPair>,
+    pub(super) awaiting: Vec<(usize, usize)>,
+    /// For every pair of the ballot, what the graph said of it just before its verdict was
+    /// tried, or in the end when it had no verdict to try.
+    reference: Vec<Relation>,
+}
+
+/// Leads below this are ties.
+const TIE: f64 = 1e-9;
+
+/// Weighted support of one pair.
+#[derive(Clone, Copy)]
+struct Tally {
+    same: f64,
+    different: f64,
+}
+
+impl Tally {
+    /// The verdict with more weight and its lead, when the lead is at least `min_lead` and
+    /// not a tie (a lead under [`TIE`], so that rounding does not break ties).
+    fn winner(self, min_lead: f64) -> Option<(Verdict, f64)> {
+        let total = self.same + self.different;
+        if total <= 0.0 {
+            return None;
+        }
+        let lead = (self.same - self.different).abs() / total;
+        if lead < TIE {
+            return None;
+        }
+        let verdict = if self.same > self.different {
+            Verdict::Same
+        } else {
+            Verdict::Different
+        };
+        (lead >= min_lead).then_some((verdict, lead))
+    }
+}
+
+impl Ballot {
+    pub(super) fn new(n: usize, votes: &[Vote], gold: &[(usize, usize, Verdict)]) -> Ballot {
+        let mut latest: Vec<(usize, usize, u32, usize, Verdict)> = votes
+            .iter()
+            .enumerate()
+            .map(|(position, vote)| {
+                check_item(n, vote.a);
+                check_item(n, vote.b);
+                let (a, b) = (vote.a.min(vote.b), vote.a.max(vote.b));
+                (a, b, vote.annotator, position, vote.verdict)
+            })
+            .filter(|&(a, b, ..)| a != b)
+            .collect();
+        latest.sort_unstable_by_key(|&(a, b, annotator, position, _)| (a, b, annotator, position));
+        latest.dedup_by(|later, earlier| {
+            let same_voice = (later.0, later.1, later.2) == (earlier.0, earlier.1, earlier.2);
+            if same_voice {
+                *earlier = *later;
+            }
+            same_voice
+        });
+
+        let mut annotators: Vec<u32> = latest.iter().map(|v| v.2).collect();
+        annotators.sort_unstable();
+        annotators.dedup();
+
+        let mut known: HashMap<(usize, usize), Verdict> = HashMap::new();
+        for &(a, b, verdict) in gold {
+            check_item(n, a);
+            check_item(n, b);
+            if a != b && verdict != Verdict::NotSure {
+                known.insert((a.min(b), a.max(b)), verdict);
+            }
+        }
+
+        let mut pairs = Vec::new();
+        let mut voices = Vec::with_capacity(latest.len());
+        for group in latest.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
+            let start = voices.len();
+            for &(_, _, annotator, _, verdict) in group {
+                if verdict != Verdict::NotSure {
+                    let position = annotators
+                        .binary_search(&annotator)
+                        .expect("every voice's annotator is listed");
+                    voices.push((position, verdict == Verdict::Same));
+                }
+            }
+            let (a, b) = (group[0].0, group[0].1);
+            let gold = known.remove(&(a, b));
+            pairs.push(PairVotes {
+                a,
+                b,
+                voices: start..voices.len(),
+                gold,
+            });
+        }
+        let mut gold_only: Vec<_> = known.into_iter().collect();
+        gold_only.sort_unstable_by_key(|&(key, _)| key);
+        for ((a, b), verdict) in gold_only {
+            let at = voices.len();
+            pairs.push(PairVotes {
+                a,
+                b,
+                voices: at..at,
+                gold: Some(verdict),
+            });
+        }
+
+        Ballot {
+            n,
+            annotators,
+            pairs,
+            voices,
+        }
+    }
+
+    fn tally(&self, pair: &PairVotes, weights: &[f64]) -> Tally {
+        self.tally_without(pair, usize::MAX, weights)
+    }
+
+    /// Settles every pair with the given weight of every voice.
+    pub(super) fn count(&self, weights: &[f64], settings: &ConsensusSettings) -> Outcome {
+        // (weighted margin, pair index, verdict, lead); gold pairs go first.
+        let mut order: Vec<(f64, usize, Verdict, f64)> = Vec::new();
+        let mut undecided: Vec<usize> = Vec::new();
+        for (index, pair) in self.pairs.iter().enumerate() {
+            let tally = self.tally(pair, weights);
+            match (pair.gold, tally.winner(settings.min_lead)) {
+                (Some(verdict), _) => order.push((f64::INFINITY, index, verdict, 1.0)),
+                (None, Some((verdict, lead))) => {
+                    let margin = (tally.same - tally.different).abs();
+                    order.push((margin, index, verdict, lead));
+                }
+                (None, None) => undecided.push(index),
+            }
+        }
+        order.sort_by(|x, y| {
+            let votes = |i: usize| self.pairs[i].voices.len();
+            y.0.total_cmp(&x.0)
+                .then(votes(y.1).cmp(&votes(x.1)))
+                .then(x.1.cmp(&y.1))
+        });
+
+        let mut graph = Graph::new(self.n);
+        let mut reference = vec![Relation::Unknown; self.pairs.len()];
+        let mut settled = Vec::with_capacity(order.len());
+        let mut awaiting = Vec::new();
+        for (_, index, verdict, lead) in order {
+            let pair = &self.pairs[index];
+            reference[index] = graph.relation(pair.a, pair.b);
+            if graph.apply(pair.a, pair.b, verdict) == Applied::Conflict {
+                if pair.gold.is_none() {
+                    awaiting.push((pair.a, pair.b));
+                }
+                continue;
+            }
+            settled.push(SettledPair {
+                a: pair.a,
+                b: pair.b,
+                verdict,
+                votes: pair.voices.len(),
+                lead,
+                gold: pair.gold.is_some(),
+            });
+        }
+        for index in undecided {
+            let pair = &self.pairs[index];
+            reference[index] = graph.relation(pair.a, pair.b);
+            if !pair.voices.is_empty() && reference[index] == Relation::Unknown {
+                awaiting.push((pair.a, pair.b));
+            }
+        }
+        awaiting.sort_unstable();
+
+        Outcome {
+            graph,
+            settled,
+            awaiting,
+            reference,
+        }
+    }
+
+    /// What every vote says about its annotator, given how the ballot was counted.
+    pub(super) fn evidence(
+        &self,
+        outcome: &Outcome,
+        weights: &[f64],
+        settings: &ConsensusSettings,
+    ) -> Evidence {
+        let mut evidence = Evidence::none(self);
+        for (index, pair) in self.pairs.iter().enumerate() {
+            let voices = &self.voices[pair.voices.clone()];
+            for (position, &(annotator, says_same)) in voices.iter().enumerate() {
+                let others = self.tally_without(pair, position, weights);
+                let reference = reference_for(pair, outcome.reference[index], others, settings);
+                let Some((truth_is_same, weight)) = reference else {
+                    continue;
+                };
+                let agreed = if truth_is_same == says_same {
+                    weight
+                } else {
+                    0.0
+                };
+                evidence.by_voice[pair.voices.start + position] = (agreed, weight);
+                evidence.agree[annotator] += agreed;
+                evidence.total[annotator] += weight;
+            }
+        }
+        evidence
+    }
+
+    /// The tally of a pair without its voice at `skipped`, summed afresh rather than
+    /// subtracted so that no rounding residue reads as a vote. Quadratic in the votes on one
+    /// pair, which are a handful.
+    fn tally_without(&self, pair: &PairVotes, skipped: usize, weights: &[f64]) -> Tally {
+        let mut tally = Tally {
+            same: 0.0,
+            different: 0.0,
+        };
+        let voices = &self.voices[pair.voices.clone()];
+        let voice_weights = &weights[pair.voices.clone()];
+        for (position, (&(_, says_same), &weight)) in voices.iter().zip(voice_weights).enumerate() {
+            if position == skipped {
+                continue;
+            } else if says_same {
+                tally.same += weight;
+            } else {
+                tally.different += weight;
+            }
+        }
+        tally
+    }
+}
+
+/// How often each annotator agreed with a reference, weighted, and what each voice added.
+pub(super) struct Evidence {
+    agree: Vec<f64>,
+    total: Vec<f64>,
+    /// `(agreed, compared)` added by every voice of [`Ballot::voices`].
+    by_voice: Vec<(f64, f64)>,
+}
+
+impl Evidence {
+    /// No evidence: every reliability is 1/2.
+    pub(super) fn none(ballot: &Ballot) -> Evidence {
+        Evidence {
+            agree: vec![0.0; ballot.annotators.len()],
+            total: vec![0.0; ballot.annotators.len()],
+            by_voice: vec![(0.0, 0.0); ballot.voices.len()],
+        }
+    }
+
+    pub(super) fn reliability(&self, annotator: usize) -> f64 {
+        (self.agree[annotator] + 1.0) / (self.total[annotator] + 2.0)
+    }
+
+    /// The weight of every voice: its annotator's reliability judged on every pair but the
+    /// one the voice is about, so that a pair's own votes never weigh themselves.
+    pub(super) fn voice_weights(&self, ballot: &Ballot) -> Vec<f64> {
+        ballot
+            .voices
+            .iter()
+            .zip(&self.by_voice)
+            .map(|(&(annotator, _), &(agreed, compared))| {
+                let agree = (self.agree[annotator] - agreed).max(0.0);
+                let total = (self.total[annotator] - compared).max(0.0);
+                (agree + 1.0) / (total + 2.0)
+            })
+            .collect()
+    }
+}
+
+/// What a vote on `pair` is compared with, as `(truth is same, how much it counts)`: the gold
+/// verdict, else what the graph said of the pair before it was tried, else the settled
+/// majority of the other votes.
+fn reference_for(
+    pair: &PairVotes,
+    graph_said: Relation,
+    others: Tally,
+    settings: &ConsensusSettings,
+) -> Option<(bool, f64)> {
+    if let Some(verdict) = pair.gold {
+        return Some((verdict == Verdict::Same, settings.gold_weight));
+    }
+    match graph_said {
+        Relation::Same => Some((true, 1.0)),
+        Relation::Different => Some((false, 1.0)),
+        Relation::Unknown => others
+            .winner(settings.min_lead)
+            .map(|(verdict, _)| (verdict == Verdict::Same, 1.0)),
+    }
+}
+
+fn check_item(n: usize, item: usize) {
+    assert!(item < n, "item {item} out of range for {n} items");
+}

@@ -1,0 +1,165 @@
+//! Settling pairs from the votes of several annotators, and weighing annotators by how
+//! often they agree with what is settled.
+//!
+//! People make mistakes, so one answer per pair is not the last word. [`settle`] turns the
+//! whole vote log into a graph:
+//! 1. Each annotator has one voice per pair: their latest vote. "Not sure" votes count for
+//!    nothing.
+//! 2. A pair is settled by the reliability-weighted majority of its votes when the lead of
+//!    the winner, `(winner - loser) / (winner + loser)`, is at least
+//!    [`ConsensusSettings::min_lead`]. Tied and weaker pairs are not applied.
+//! 3. Gold pairs (planted pairs whose answer is known) are applied first, then settled pairs
+//!    from the largest weighted lead down, so that when pairs contradict each other the weak
+//!    one becomes the conflict, not the strong one.
+//! 4. An annotator's reliability is `(agree + 1) / (total + 2)` over their votes that have a
+//!    reference: the gold verdict for a gold pair (counting [`ConsensusSettings::gold_weight`]
+//!    times); else what the graph already decided about the pair before it was applied;
+//!    else the settled majority of the *other* votes on the pair. A vote is weighed with its
+//!    annotator's reliability judged on every *other* pair, so that a pair's votes never
+//!    raise or lower their own weight. Reliabilities start at 1/2 and are re-estimated
+//!    [`ConsensusSettings::iterations`] times, since the settlement depends on them.
+//!
+//! Pairs in conflict with the closed graph and pairs whose majority is too weak (and that the
+//! graph does not decide otherwise) are [`Settlement::awaiting`]: they must be asked again of
+//! other annotators. [`audit_pairs`] draws settled pairs to re-ask, so that wrong answers that
+//! nothing contradicts yet surface at all.
+
+mod ballot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Conflict, Graph, Verdict};
+use ballot::{Ballot, Evidence};
+
+/// One annotator's answer about a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Vote {
+    /// First item, as asked.
+    pub a: usize,
+    /// Second item, as asked.
+    pub b: usize,
+    /// The answer.
+    pub verdict: Verdict,
+    /// Who answered.
+    pub annotator: u32,
+}
+
+/// How [`settle`] weighs votes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsensusSettings {
+    /// The smallest weighted lead, `(winner - loser) / (winner + loser)` in `0..=1`, that
+    /// settles a pair. Default 0.25: one vote settles an uncontested pair, 2 against 1
+    /// settles, 3 against 2 does not (among equally reliable annotators). Keep it above 0,
+    /// or near-ties settle by chance.
+    pub min_lead: f64,
+    /// Times the reliabilities are re-estimated before the final settlement. Default 3.
+    pub iterations: usize,
+    /// How many ordinary comparisons a comparison with a gold pair counts as. Default 2.
+    pub gold_weight: f64,
+}
+
+impl Default for ConsensusSettings {
+    fn default() -> Self {
+        ConsensusSettings {
+            min_lead: 0.25,
+            iterations: 3,
+            gold_weight: 2.0,
+        }
+    }
+}
+
+/// A pair whose verdict went into the graph.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SettledPair {
+    /// The smaller item.
+    pub a: usize,
+    /// The larger item.
+    pub b: usize,
+    /// The settled verdict.
+    pub verdict: Verdict,
+    /// Annotators who voted "same" or "different" on the pair.
+    pub votes: usize,
+    /// The weighted lead of the verdict, in `0..=1`; 1 for gold pairs.
+    pub lead: f64,
+    /// Whether the verdict is a gold pair's known answer.
+    pub gold: bool,
+}
+
+/// What the vote log settles.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    /// The graph of the settled verdicts.
+    pub graph: Graph,
+    /// Reliability in `0..1` of every annotator with a vote, as the final settlement weighed
+    /// them.
+    pub reliability: HashMap<u32, f64>,
+    /// Pairs whose verdict was applied without conflict, in the order they were applied.
+    pub settled: Vec<SettledPair>,
+    /// `(min, max)` pairs to ask again of other annotators, ascending: the settled verdict
+    /// contradicts the graph, or the majority is tied or too weak and the graph does not
+    /// decide the pair.
+    pub awaiting: Vec<(usize, usize)>,
+    /// Settled verdicts (and gold pairs) that contradicted the graph, in the order they were
+    /// tried; the same as `graph.conflicts()`.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Settles the votes over items `0..n`, with `gold` pairs whose answer is known.
+///
+/// # Panics
+/// When a vote or a gold pair names an item `>= n`.
+pub fn settle(
+    n: usize,
+    votes: &[Vote],
+    gold: &[(usize, usize, Verdict)],
+    settings: &ConsensusSettings,
+) -> Settlement {
+    let ballot = Ballot::new(n, votes, gold);
+    let mut evidence = Evidence::none(&ballot);
+    for _ in 0..settings.iterations {
+        let weights = evidence.voice_weights(&ballot);
+        let outcome = ballot.count(&weights, settings);
+        evidence = ballot.evidence(&outcome, &weights, settings);
+    }
+    let outcome = ballot.count(&evidence.voice_weights(&ballot), settings);
+
+    let reliability = (0..ballot.annotators.len())
+        .map(|k| (ballot.annotators[k], evidence.reliability(k)))
+        .collect();
+    let conflicts = outcome.graph.conflicts().to_vec();
+    Settlement {
+        graph: outcome.graph,
+        reliability,
+        settled: outcome.settled,
+        awaiting: outcome.awaiting,
+        conflicts,
+    }
+}
+
+/// Up to `count` settled pairs to ask again, so that wrong answers surface: never gold
+/// pairs, the pairs resting on the fewest votes first, drawn in a seeded random order among
+/// pairs with as many votes.
+pub fn audit_pairs(settled: &[SettledPair], count: usize, seed: u64) -> Vec<(usize, usize)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut candidates: Vec<&SettledPair> = settled.iter().filter(|pair| !pair.gold).collect();
+    candidates.sort_by_key(|pair| (pair.votes, pair.a, pair.b));
+    candidates.dedup_by_key(|pair| (pair.a, pair.b));
+
+    let mut chosen = Vec::with_capacity(count.min(candidates.len()));
+    for tier in candidates.chunk_by_mut(|x, y| x.votes == y.votes) {
+        if chosen.len() >= count {
+            break;
+        }
+        tier.shuffle(&mut rng);
+        let room = count - chosen.len();
+        chosen.extend(tier.iter().take(room).map(|pair| (pair.a, pair.b)));
+    }
+    chosen
+}
