@@ -210,7 +210,7 @@ async fn a_project_goes_from_import_through_two_rounds_to_export() {
     let fresh = next_pair(&server, "carol")
         .await
         .expect("the new round brings pairs");
-    assert_eq!(fresh["strategy"], "exemplar");
+    assert_eq!(fresh["round_id"], round_one);
 
     answer_pairs(&server, 10, "round1").await;
     let round_two = start_round(&server).await;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -90,9 +92,46 @@ impl Sandbox {
             .to_owned();
         Server {
             child,
-            base,
-            http: reqwest::Client::new(),
+            client: Client {
+                base,
+                http: reqwest::Client::new(),
+            },
         }
+    }
+
+    /// Starts `akin worker` and waits for the line that says it is ready.
+    pub async fn worker(&self) -> Worker {
+        let mut command = tokio::process::Command::from(self.akin(&["worker"]));
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("akin worker starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("akin worker is ready within a minute")
+            .expect("stdout readable")
+            .expect("akin worker printed a line");
+        assert!(
+            line.starts_with("akin worker "),
+            "unexpected first line {line:?}"
+        );
+        Worker { child }
+    }
+
+    /// A connection to the sandbox's database, for arranging what the API cannot.
+    pub async fn connect(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&self.database_url)
+            .await
+            .expect("sandbox connection")
+    }
+
+    /// Sets (or replaces) an environment variable of the next commands.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Drops the sandbox's database.
@@ -111,14 +150,45 @@ impl Sandbox {
     }
 }
 
-/// A running `akin serve`.
+/// A running `akin serve`; its HTTP helpers come from [`Client`].
 pub struct Server {
     child: Child,
+    client: Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Server {
+    /// A client of this server that can move into a task.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn stop(self) -> std::process::ExitStatus {
+        terminate(self.child).await
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits until it is gone.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL delivered");
+    }
+}
+
+/// HTTP access to a running server.
+#[derive(Clone)]
+pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
 }
 
-impl Server {
+impl Client {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -142,18 +212,115 @@ impl Server {
         request.bearer_auth(ADMIN_TOKEN)
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub async fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("still running");
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("akin serve stops within 30 s of SIGTERM")
-            .expect("exit status")
+    /// `GET /api/v1/projects/{project}/queries/next` for `annotator`: the leased pair, or
+    /// `None` on 204.
+    pub async fn next_pair(&self, project: &str, annotator: &str) -> Option<Value> {
+        let url = self.url(&format!(
+            "/api/v1/projects/{project}/queries/next?annotator={annotator}"
+        ));
+        let response = self.http.get(url).send().await.expect("sent");
+        match response.status() {
+            StatusCode::NO_CONTENT => None,
+            StatusCode::OK => Some(response.json().await.expect("json")),
+            other => panic!("queries/next answered {other}"),
+        }
     }
+
+    /// Posts an answer and returns the status.
+    pub async fn answer(
+        &self,
+        query_id: i64,
+        verdict: &str,
+        annotator: &str,
+        key: &str,
+    ) -> StatusCode {
+        let body = json!({ "query_id": query_id, "verdict": verdict,
+                           "idempotency_key": key, "annotator": annotator });
+        let url = self.url("/api/v1/answers");
+        let response = self.http.post(url).json(&body).send().await;
+        response.expect("sent").status()
+    }
+
+    /// Leases and answers pairs as `annotator` with `verdict` until none is left; returns
+    /// how many it answered.
+    pub async fn answer_all(&self, project: &str, annotator: &str, verdict: &str) -> usize {
+        let mut answered = 0;
+        while let Some(pair) = self.next_pair(project, annotator).await {
+            let id = pair["query_id"].as_i64().expect("query id");
+            let key = format!("{annotator}-{id}");
+            let status = self.answer(id, verdict, annotator, &key).await;
+            assert_eq!(status, StatusCode::CREATED, "answer to query {id}");
+            answered += 1;
+        }
+        answered
+    }
+
+    /// Starts a round of `project` as admin and returns it.
+    pub async fn start_round(&self, project: &str) -> Value {
+        let url = self.url(&format!("/api/v1/projects/{project}/rounds"));
+        let response = self.admin(self.http.post(url)).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::CREATED, "starting a round");
+        response.json().await.expect("json")
+    }
+
+    /// Polls a round until `done` holds for it (at most five minutes) and returns it.
+    pub async fn wait_for_round(
+        &self,
+        project: &str,
+        round_id: i64,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/api/v1/projects/{project}/rounds/{round_id}");
+        for _ in 0..1200 {
+            let round = self.get_json(&path).await;
+            if done(&round) {
+                return round;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let last = self.get_json(&path).await;
+        panic!("round {round_id} is not {what} within five minutes: {last}");
+    }
+
+    /// Polls a round until it is open; panics with its reason if it fails.
+    pub async fn wait_until_open(&self, project: &str, round_id: i64) -> Value {
+        let round = self
+            .wait_for_round(project, round_id, "open", |round| {
+                matches!(round["state"].as_str(), Some("open" | "failed"))
+            })
+            .await;
+        assert_eq!(
+            round["state"], "open",
+            "round {round_id} failed: {}",
+            round["reason"]
+        );
+        round
+    }
+}
+
+/// A running `akin worker`.
+pub struct Worker {
+    child: Child,
+}
+
+impl Worker {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn stop(self) -> std::process::ExitStatus {
+        terminate(self.child).await
+    }
+}
+
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("still running");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("akin stops within 30 s of SIGTERM")
+        .expect("exit status")
 }
 
 /// Python of the torch virtualenv that `.libtorch` points into (it has numpy).

@@ -1,5 +1,6 @@
 //! The append-only answer log. An answer is recorded once per idempotency key: a repeat,
-//! sequential or concurrent, gets the stored answer back instead of a second row.
+//! sequential or concurrent, gets the stored answer back instead of a second row. A pair
+//! may be asked more than once, but each annotator answers it at most once.
 
 use akin_core::Verdict;
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use crate::{Result, StoreError};
 #[derive(Clone, Debug, Serialize)]
 pub struct Answer {
     pub id: i64,
+    pub project_id: i64,
     pub query_id: i64,
     pub verdict: Verdict,
     pub created_at: DateTime<Utc>,
@@ -44,6 +46,8 @@ pub enum AnswerError {
     AlreadyAnswered(i64),
     #[error("this idempotency key was used for a different answer")]
     KeyReused,
+    #[error("annotator {annotator:?} already answered the pair of query {query_id}")]
+    PairAnsweredBefore { query_id: i64, annotator: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,9 +58,11 @@ impl From<sqlx::Error> for AnswerError {
     }
 }
 
-/// Records an answer inside the caller's transaction `tx`. The unique idempotency key
-/// serialises concurrent repeats: the second insert waits for the first to commit, then
-/// finds its row and replays it.
+/// Records an answer inside the caller's transaction `tx`, which the caller must roll back
+/// on an error. The unique idempotency key serialises concurrent repeats: the second insert
+/// waits for the first to commit, then finds its row and replays it. An annotator who
+/// answered the same pair before (through an earlier query) is refused: a re-asked pair
+/// needs a second opinion, not the same one twice.
 pub async fn record(
     tx: &mut PgConnection,
     answer: &NewAnswer<'_>,
@@ -66,7 +72,7 @@ pub async fn record(
                                 idempotency_key)
            SELECT project_id, id, item_a, item_b, $2, $3, $4 FROM queries WHERE id = $1
            ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id, created_at"#,
+           RETURNING id, project_id, created_at"#,
         answer.query_id,
         answer.verdict.as_str(),
         answer.annotator,
@@ -87,8 +93,27 @@ pub async fn record(
     if marked.rows_affected() == 0 {
         return Err(AnswerError::AlreadyAnswered(answer.query_id));
     }
+    // A pair has at most one pending query, so a race between two answers of one annotator
+    // to one pair needs a late answer to a retired query at the same instant: not worth a
+    // lock on the pair.
+    let answers_by_annotator = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM answers a JOIN queries q
+             ON a.project_id = q.project_id AND a.item_a = q.item_a AND a.item_b = q.item_b
+           WHERE q.id = $1 AND a.annotator = $2"#,
+        answer.query_id,
+        answer.annotator
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if answers_by_annotator > 1 {
+        return Err(AnswerError::PairAnsweredBefore {
+            query_id: answer.query_id,
+            annotator: answer.annotator.to_owned(),
+        });
+    }
     Ok(Recorded::Created(Answer {
         id: row.id,
+        project_id: row.project_id,
         query_id: answer.query_id,
         verdict: answer.verdict,
         created_at: row.created_at,
@@ -97,7 +122,8 @@ pub async fn record(
 
 async fn replay(db: impl PgExecutor<'_>, answer: &NewAnswer<'_>) -> Result<Recorded, AnswerError> {
     let existing = sqlx::query!(
-        "SELECT id, query_id, verdict, created_at FROM answers WHERE idempotency_key = $1",
+        r#"SELECT id, project_id, query_id, verdict, created_at FROM answers
+           WHERE idempotency_key = $1"#,
         answer.idempotency_key
     )
     .fetch_optional(db)
@@ -110,27 +136,60 @@ async fn replay(db: impl PgExecutor<'_>, answer: &NewAnswer<'_>) -> Result<Recor
     }
     Ok(Recorded::Replayed(Answer {
         id: row.id,
+        project_id: row.project_id,
         query_id: row.query_id,
         verdict: answer.verdict,
         created_at: row.created_at,
     }))
 }
 
-/// The project's answer log in order, as `(item_a, item_b, verdict)`.
-pub async fn log(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i64, Verdict)>> {
+/// One entry of the answer log, with who gave it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoggedAnswer {
+    pub id: i64,
+    /// The smaller item id of the pair.
+    pub item_a: i64,
+    /// The larger item id of the pair.
+    pub item_b: i64,
+    pub verdict: Verdict,
+    pub annotator: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The project's answer log in the order the answers arrived, with their annotators.
+pub async fn entries(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<LoggedAnswer>> {
     let rows = sqlx::query!(
-        "SELECT item_a, item_b, verdict FROM answers WHERE project_id = $1 ORDER BY id",
+        r#"SELECT id, item_a, item_b, verdict, annotator, created_at FROM answers
+           WHERE project_id = $1 ORDER BY id"#,
         project_id
     )
     .fetch_all(db)
     .await?;
     rows.into_iter()
         .map(|r| {
-            let verdict = r
-                .verdict
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("unknown verdict {:?}", r.verdict)))?;
-            Ok((r.item_a, r.item_b, verdict))
+            Ok(LoggedAnswer {
+                id: r.id,
+                item_a: r.item_a,
+                item_b: r.item_b,
+                verdict: parse_verdict(&r.verdict)?,
+                annotator: r.annotator,
+                created_at: r.created_at,
+            })
         })
         .collect()
+}
+
+/// The project's answer log in order, as `(item_a, item_b, verdict)`: [`entries`] without
+/// the annotators and times.
+pub async fn log(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i64, Verdict)>> {
+    let entries = entries(db, project_id).await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| (e.item_a, e.item_b, e.verdict))
+        .collect())
+}
+
+fn parse_verdict(name: &str) -> Result<Verdict> {
+    name.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown verdict {name:?}")))
 }

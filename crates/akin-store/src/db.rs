@@ -41,8 +41,11 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()> {
             .await;
         match created {
             Ok(_) => tracing::info!(database.name = %name, "created database {name}"),
-            // Another process created it between our check and our CREATE.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            // Another process created it between our check and our CREATE: Postgres says
+            // so with "duplicate database", or with a unique violation on the catalogue
+            // when both CREATEs ran at the same moment.
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("42P04") || e.is_unique_violation() => {}
             Err(e) => return Err(e.into()),
         }
     }

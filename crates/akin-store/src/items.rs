@@ -95,6 +95,17 @@ pub async fn table(
     Ok(table)
 }
 
+/// Every item id of a project in order, without the pixels.
+pub async fn ids(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar!(
+        "SELECT id FROM items WHERE project_id = $1 ORDER BY id",
+        project_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ids)
+}
+
 /// The content hash of one item, if it belongs to the project.
 pub async fn content_hash(
     db: impl PgExecutor<'_>,

@@ -5,6 +5,7 @@
 
 pub mod answers;
 pub mod blobs;
+pub mod claims;
 mod db;
 pub mod items;
 pub mod models;

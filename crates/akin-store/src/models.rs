@@ -91,6 +91,35 @@ pub async fn latest(db: impl PgExecutor<'_>, project_id: i64) -> Result<Option<M
     Ok(model)
 }
 
+/// The newest model of the project trained by a round other than `round_id`: the one a
+/// (re)started round warm-starts from.
+pub async fn previous(
+    db: impl PgExecutor<'_>,
+    project_id: i64,
+    round_id: i64,
+) -> Result<Option<Model>> {
+    let model = sqlx::query_as!(
+        Model,
+        r#"SELECT id, project_id, round_id, checkpoint_path, dim, final_loss, device
+           FROM models WHERE project_id = $1 AND round_id <> $2
+           ORDER BY id DESC LIMIT 1"#,
+        project_id,
+        round_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(model)
+}
+
+/// Deletes the models (and their embeddings) an earlier, interrupted attempt of a round
+/// saved, so that a round keeps one model. Returns how many were deleted.
+pub async fn delete_of_round(db: impl PgExecutor<'_>, round_id: i64) -> Result<u64> {
+    let deleted = sqlx::query!("DELETE FROM models WHERE round_id = $1", round_id)
+        .execute(db)
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
 /// Every embedding of a model, in item id order.
 pub async fn embeddings(db: impl PgExecutor<'_>, model: &Model) -> Result<ModelEmbeddings> {
     let rows = sqlx::query!(

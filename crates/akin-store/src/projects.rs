@@ -12,6 +12,9 @@ pub struct Project {
     pub name: String,
     pub channels: i32,
     pub image_size: i32,
+    /// Start the next round on its own once this share (0 < share <= 1) of the open
+    /// round's pairs is answered; `None`: only an admin starts rounds.
+    pub auto_advance_share: Option<f32>,
 }
 
 /// Counts that the API and the annotator page show.
@@ -33,7 +36,7 @@ pub async fn get_or_create(
         Project,
         r#"INSERT INTO projects (name, channels, image_size) VALUES ($1, $2, $3)
            ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-           RETURNING id, name, channels, image_size"#,
+           RETURNING id, name, channels, image_size, auto_advance_share"#,
         name,
         channels,
         image_size
@@ -47,10 +50,43 @@ pub async fn get_or_create(
 pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Project>> {
     let project = sqlx::query_as!(
         Project,
-        "SELECT id, name, channels, image_size FROM projects WHERE name = $1",
+        r#"SELECT id, name, channels, image_size, auto_advance_share
+           FROM projects WHERE name = $1"#,
         name
     )
     .fetch_optional(db)
+    .await?;
+    Ok(project)
+}
+
+/// Looks a project up by id.
+pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Project>> {
+    let project = sqlx::query_as!(
+        Project,
+        r#"SELECT id, name, channels, image_size, auto_advance_share
+           FROM projects WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(project)
+}
+
+/// Sets (or with `None` clears) the share of answered pairs at which the project starts
+/// its next round on its own. The database refuses a share outside (0, 1].
+pub async fn set_auto_advance(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    share: Option<f32>,
+) -> Result<Project> {
+    let project = sqlx::query_as!(
+        Project,
+        r#"UPDATE projects SET auto_advance_share = $2 WHERE id = $1
+           RETURNING id, name, channels, image_size, auto_advance_share"#,
+        id,
+        share
+    )
+    .fetch_one(db)
     .await?;
     Ok(project)
 }

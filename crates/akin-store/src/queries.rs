@@ -1,4 +1,6 @@
-//! Queries: the pairs waiting for an answer, handed out under expiring leases.
+//! Queries: the pairs waiting for an answer, handed out under expiring leases. A pair may be
+//! asked again (a re-ask) once its earlier query is answered or retired, but it never has
+//! two pending queries at once, and a re-ask never goes to an annotator who answered the pair.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,14 +21,16 @@ pub struct NewQuery {
 #[derive(Clone, Debug, Serialize)]
 pub struct LeasedQuery {
     pub id: i64,
+    /// The round that chose the pair.
+    pub round_id: i64,
     pub item_a: i64,
     pub item_b: i64,
     pub strategy: String,
     pub lease_expires_at: DateTime<Utc>,
 }
 
-/// Inserts the pairs a round chose. Pairs already asked in the project are skipped.
-/// Returns how many were new.
+/// Inserts the pairs a round chose. Pairs that already have a pending query are skipped, and
+/// so are repeats within `pairs`. Returns how many were new.
 pub async fn insert_many(
     db: impl PgExecutor<'_>,
     project_id: i64,
@@ -45,7 +49,7 @@ pub async fn insert_many(
            FROM UNNEST($4::bigint[], $5::bigint[], $6::text[], $7::real[])
                WITH ORDINALITY AS t(a, b, s, sc, ord)
            ORDER BY ord
-           ON CONFLICT (project_id, item_a, item_b) DO NOTHING"#,
+           ON CONFLICT (project_id, item_a, item_b) WHERE state = 'pending' DO NOTHING"#,
         project_id,
         round_id,
         model_id,
@@ -62,7 +66,7 @@ pub async fn insert_many(
 /// Every pair the project has asked or is asking, as `(smaller id, larger id)`.
 pub async fn asked_pairs(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i64)>> {
     let rows = sqlx::query!(
-        "SELECT item_a, item_b FROM queries WHERE project_id = $1",
+        "SELECT DISTINCT item_a, item_b FROM queries WHERE project_id = $1",
         project_id
     )
     .fetch_all(db)
@@ -86,7 +90,8 @@ pub async fn retire_unleased(db: impl PgExecutor<'_>, project_id: i64) -> Result
 
 /// Hands `annotator` a pending pair for `lease_seconds`. The pair the annotator already
 /// holds comes back first, so a page reload neither loses nor skips it; otherwise the
-/// oldest pair that nobody holds. `SKIP LOCKED` keeps two annotators from taking one pair.
+/// oldest pair that nobody holds (or whose lease ran out) and that the annotator has not
+/// answered before. `SKIP LOCKED` keeps two annotators from taking one pair.
 pub async fn lease_next(
     db: impl PgExecutor<'_>,
     project_id: i64,
@@ -98,13 +103,17 @@ pub async fn lease_next(
         r#"UPDATE queries SET leased_by = $2,
                               lease_expires_at = now() + make_interval(secs => $3)
            WHERE id = (
-               SELECT id FROM queries
+               SELECT id FROM queries q
                WHERE project_id = $1 AND state = 'pending'
                  AND (lease_expires_at IS NULL OR lease_expires_at < now() OR leased_by = $2)
+                 AND NOT EXISTS (
+                     SELECT 1 FROM answers a
+                     WHERE a.project_id = $1 AND a.item_a = q.item_a AND a.item_b = q.item_b
+                       AND a.annotator = $2)
                ORDER BY (leased_by = $2 AND lease_expires_at >= now()) IS TRUE DESC, id
                LIMIT 1
                FOR UPDATE SKIP LOCKED)
-           RETURNING id, item_a, item_b, strategy,
+           RETURNING id, round_id, item_a, item_b, strategy,
                      lease_expires_at AS "lease_expires_at!""#,
         project_id,
         annotator,
@@ -113,4 +122,41 @@ pub async fn lease_next(
     .fetch_optional(db)
     .await?;
     Ok(leased)
+}
+
+/// A pending pair that was answered before and waits for more answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct AwaitingPair {
+    pub query_id: i64,
+    pub round_id: i64,
+    pub item_a: i64,
+    pub item_b: i64,
+    pub strategy: String,
+    /// The verdicts given so far, oldest first.
+    pub verdicts: Vec<String>,
+    /// Who gave them, in the same order; none of them will be asked again.
+    pub annotators: Vec<String>,
+    /// Whether an annotator holds the pair right now.
+    pub leased: bool,
+}
+
+/// The project's re-asked pairs still pending, oldest first, with the answers they have.
+pub async fn awaiting(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<AwaitingPair>> {
+    let pairs = sqlx::query_as!(
+        AwaitingPair,
+        r#"SELECT q.id AS query_id, q.round_id, q.item_a, q.item_b, q.strategy,
+                  array_agg(a.verdict ORDER BY a.id) AS "verdicts!",
+                  array_agg(a.annotator ORDER BY a.id) AS "annotators!",
+                  COALESCE(q.lease_expires_at >= now(), false) AS "leased!"
+           FROM queries q
+           JOIN answers a
+             ON a.project_id = q.project_id AND a.item_a = q.item_a AND a.item_b = q.item_b
+           WHERE q.project_id = $1 AND q.state = 'pending'
+           GROUP BY q.id
+           ORDER BY q.id"#,
+        project_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(pairs)
 }

@@ -1,13 +1,17 @@
-//! Akin's web service: the annotator page, the REST API, admin auth, and the orchestrator
-//! that runs rounds in the background.
+//! Akin's web service: the annotator page, the REST API, admin auth, the orchestrator that
+//! queues rounds, and the worker that claims and runs them.
 
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod graph_view;
+mod keep_alive;
 pub mod orchestrator;
 pub mod pages;
+mod selection;
 pub mod settings;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -21,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 pub use orchestrator::Orchestrator;
 pub use settings::Settings;
+pub use worker::RoundWorker;
 
 /// Shared state of every handler. Cheap to clone; holds no tensors.
 #[derive(Clone)]
@@ -34,13 +39,22 @@ pub struct AppState {
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/projects/{project}", get(api::project))
+        .route(
+            "/projects/{project}",
+            get(api::project).patch(api::update_project),
+        )
         .route("/projects/{project}/queries/next", get(api::next_query))
         .route(
             "/projects/{project}/rounds",
-            post(api::start_round).get(api::list_rounds),
+            post(api::rounds::start).get(api::rounds::list),
         )
-        .route("/projects/{project}/rounds/{round}", get(api::round))
+        .route("/projects/{project}/rounds/{round}", get(api::rounds::show))
+        .route(
+            "/projects/{project}/rounds/{round}/retry",
+            post(api::rounds::retry),
+        )
+        .route("/projects/{project}/conflicts", get(api::review::conflicts))
+        .route("/projects/{project}/awaiting", get(api::review::awaiting))
         .route("/projects/{project}/embeddings", get(api::embeddings))
         .route("/answers", post(api::answer));
 

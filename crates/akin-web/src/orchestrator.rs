@@ -1,25 +1,22 @@
-//! The round orchestrator: train on the current graph, embed every item, store the model,
-//! and write the next batch of pairs. Training runs on the trainer thread; graph building
-//! and selection run on the blocking pool, so request handlers never wait on them.
+//! The orchestrator on the web side: it queues rounds (by hand, on retry, or on its own when
+//! enough of the open round is answered) and wakes the in-process worker, if there is one.
+//! Rounds run in a [`crate::worker::RoundWorker`], here or in another process.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use akin_core::select::{self, SelectionRequest};
-use akin_core::{Embeddings, Graph, Strategy};
-use akin_store::items::ItemTable;
+use akin_store::claims;
 use akin_store::projects::Project;
-use akin_store::queries::NewQuery;
-use akin_store::rounds::{self, CreateRoundError, Round, RoundState};
-use akin_store::{answers, items, models, queries};
-use akin_trainer::{ImageSet, Progress, TrainConfig, TrainJob, TrainOutcome, TrainerHandle};
+use akin_store::rounds::{self, CreateRoundError, RetryError, Round, RoundState};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::watch;
-use tracing::Instrument;
+use tokio::sync::Notify;
+
+use crate::keep_alive::KeepAlive;
+use crate::selection::{self, Snapshot};
+
+/// How often the process that opens a project's first round refreshes its heartbeat.
+const FIRST_ROUND_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Why a round could not run. The message is stored as the round's `reason`.
 #[derive(Debug, thiserror::Error)]
@@ -32,160 +29,80 @@ pub enum RoundError {
     Training(#[from] akin_trainer::TrainError),
     #[error("the project has no items")]
     NoItems,
+    #[error("the round's project no longer exists")]
+    NoProject,
     #[error("the stored items do not fit the project: {0}")]
     BadItems(String),
     #[error("{0}")]
     Io(String),
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("this worker's claim on the round lapsed; another worker may run it")]
+    LostClaim,
 }
 
-/// What the orchestrator needs to run rounds.
+/// Queues rounds for the workers. Cheap to clone.
 #[derive(Clone)]
 pub struct Orchestrator {
     pub db: PgPool,
-    pub trainer: TrainerHandle,
-    pub data_dir: PathBuf,
-    pub train_steps: usize,
-    pub queries_per_round: usize,
+    /// Wakes the worker of this process, so that it does not wait for its next poll.
+    pub wake: Option<Arc<Notify>>,
 }
 
 impl Orchestrator {
-    /// Queues a new round for `project` and runs it in the background.
-    pub async fn start_round(&self, project: Project) -> Result<Round, CreateRoundError> {
+    /// Queues the next round of `project`. Fails with `AlreadyActive` while another round of
+    /// the project is queued, training or selecting.
+    pub async fn start_round(&self, project: &Project) -> Result<Round, CreateRoundError> {
         let round = rounds::create(&self.db, project.id, RoundState::Queued).await?;
         tracing::info!(round.id = round.id, project.name = %project.name,
             "round {} of {} queued", round.number, project.name);
-
-        let this = self.clone();
-        let round_id = round.id;
-        let span = tracing::info_span!("round", round.id, project.name = %project.name);
-        tokio::spawn(
-            async move {
-                if let Err(e) = this.run(&project, round_id).await {
-                    mark_failed(&this.db, round_id, &e).await;
-                }
-            }
-            .instrument(span),
-        );
+        self.wake_worker();
         Ok(round)
     }
 
-    async fn run(&self, project: &Project, round_id: i64) -> Result<(), RoundError> {
-        rounds::set_state(&self.db, round_id, RoundState::Training, None).await?;
-        let snapshot = Snapshot::load(&self.db, project).await?;
-
-        let outcome = self.train(project, round_id, &snapshot).await?;
-        let model_id = self
-            .save_model(project, round_id, &snapshot, &outcome)
-            .await?;
-
-        rounds::set_state(&self.db, round_id, RoundState::Selecting, None).await?;
-        let metrics = json!({
-            "model_id": model_id,
-            "final_loss": outcome.final_loss,
-            "train_steps": outcome.steps,
-            "device": outcome.device,
-            "answers_used": snapshot.answers,
-            "positive_groups": snapshot.graph.positive_groups().len(),
-            "label_recovery": akin_core::metrics::label_recovery(&snapshot.graph),
-        });
-        let pairs = open_queries(
-            &self.db,
-            project,
-            round_id,
-            Some(model_id),
-            snapshot,
-            outcome.embeddings,
-            self.queries_per_round,
-        )
-        .await?;
-
-        rounds::set_progress(&self.db, round_id, 1.0, &metrics).await?;
-        rounds::set_progress(
-            &self.db,
-            round_id,
-            1.0,
-            &json!({ "queries_written": pairs }),
-        )
-        .await?;
-        rounds::set_state(&self.db, round_id, RoundState::Open, None).await?;
-        tracing::info!(
-            model.id = model_id,
-            queries = pairs,
-            "round {round_id} is open"
-        );
-        Ok(())
+    /// Queues a failed round again.
+    pub async fn retry_round(&self, project: &Project, round_id: i64) -> Result<Round, RetryError> {
+        let round = rounds::retry(&self.db, project.id, round_id).await?;
+        tracing::info!(round.id = round.id, project.name = %project.name,
+            "round {} of {} queued again", round.number, project.name);
+        self.wake_worker();
+        Ok(round)
     }
 
-    /// Trains on the trainer thread while a task copies its progress into the round row.
-    async fn train(
+    /// Starts the project's next round when it advances on its own and enough of its open
+    /// round is answered. Returns the new round, or `None` when none was due or another
+    /// caller started it first.
+    pub async fn advance_if_due(
         &self,
-        project: &Project,
-        round_id: i64,
-        snapshot: &Snapshot,
-    ) -> Result<TrainOutcome, RoundError> {
-        let previous = models::latest(&self.db, project.id).await?;
-        let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let job = TrainJob {
-            images: Arc::new(snapshot.image_set(project)?),
-            positives: snapshot.graph.positive_groups(),
-            config: TrainConfig {
-                steps: self.train_steps,
-                ..TrainConfig::default()
-            },
-            warm_start: previous.map(|m| PathBuf::from(m.checkpoint_path)),
-            checkpoint_out: self.checkpoint_path(round_id).await?,
-            cancel: Arc::new(AtomicBool::new(false)),
-            progress: Some(progress_tx),
+        project_id: i64,
+    ) -> Result<Option<Round>, akin_store::StoreError> {
+        let Some(check) = rounds::advance_check(&self.db, project_id).await? else {
+            return Ok(None);
         };
-
-        let reporter = tokio::spawn(report_progress(self.db.clone(), round_id, progress_rx));
-        let outcome = self.trainer.run(job).await;
-        reporter.abort();
-        Ok(outcome?)
+        if !check.is_due() {
+            return Ok(None);
+        }
+        let next = rounds::create_next(&self.db, project_id, check.number).await?;
+        if let Some(round) = &next {
+            tracing::info!(
+                round.id = round.id,
+                answered = check.answered,
+                pairs = check.total,
+                "round {} queued on its own: {} of {} pairs of round {} answered",
+                round.number,
+                check.answered,
+                check.total,
+                check.number
+            );
+            self.wake_worker();
+        }
+        Ok(next)
     }
 
-    /// Where round `round_id` writes its checkpoint; creates the folder.
-    async fn checkpoint_path(&self, round_id: i64) -> Result<PathBuf, RoundError> {
-        let dir = self.data_dir.join("models");
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| RoundError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(dir.join(format!("round-{round_id}.safetensors")))
-    }
-
-    async fn save_model(
-        &self,
-        project: &Project,
-        round_id: i64,
-        snapshot: &Snapshot,
-        outcome: &TrainOutcome,
-    ) -> Result<i64, RoundError> {
-        let checkpoint = self.checkpoint_path(round_id).await?;
-        let mut tx = self.db.begin().await?;
-        let model_id = models::insert(
-            &mut *tx,
-            &models::NewModel {
-                project_id: project.id,
-                round_id,
-                checkpoint_path: &checkpoint.to_string_lossy(),
-                dim: i32::try_from(outcome.embeddings.dim()).unwrap_or(i32::MAX),
-                final_loss: outcome.final_loss,
-                device: &outcome.device,
-            },
-        )
-        .await?;
-        models::insert_embeddings(
-            &mut *tx,
-            model_id,
-            &snapshot.table.ids,
-            outcome.embeddings.values(),
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(model.id = model_id, "model {model_id} saved");
-        Ok(model_id)
+    fn wake_worker(&self) {
+        if let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
     }
 }
 
@@ -200,148 +117,28 @@ pub async fn open_first_round(
     if !rounds::list(db, project.id).await?.is_empty() {
         return Ok(None);
     }
-    let round = match rounds::create(db, project.id, RoundState::Selecting).await {
-        Ok(round) => round,
+    let worker = format!("import-{}", std::process::id());
+    let claim = match claims::create_claimed(db, project.id, RoundState::Selecting, &worker).await {
+        Ok(claim) => claim,
         Err(CreateRoundError::AlreadyActive(_)) => return Ok(None),
         Err(CreateRoundError::Store(e)) => return Err(e.into()),
     };
+    let alive = KeepAlive::start(db.clone(), claim.clone(), FIRST_ROUND_HEARTBEAT);
 
     let result = async {
         let snapshot = Snapshot::load(db, project).await?;
-        let raw = Embeddings::from_pixels(pixels_per_item(project), &snapshot.table.pixels)
-            .map_err(|e| RoundError::BadItems(e.to_string()))?;
-        open_queries(db, project, round.id, None, snapshot, raw, budget).await
+        let raw = snapshot.raw_embeddings(project)?;
+        let ids = snapshot.table.ids.clone();
+        let choices = selection::choose(db, project, claim.round_id, ids, raw, budget).await?;
+        selection::open(db, &claim, None, &choices, json!({})).await
     }
     .await;
-    match result {
-        Ok(pairs) => {
-            rounds::set_progress(db, round.id, 1.0, &json!({ "queries_written": pairs })).await?;
-            rounds::set_state(db, round.id, RoundState::Open, None).await?;
-            Ok(rounds::get(db, project.id, round.id).await?)
-        }
-        Err(e) => {
-            mark_failed(db, round.id, &e).await;
-            Err(e)
-        }
+    drop(alive);
+
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "round {} failed: {e}", claim.round_id);
+        claims::set_state(db, &claim, RoundState::Failed, Some(&e.to_string())).await?;
+        return Err(e);
     }
-}
-
-/// The items and the answer graph as they stood when a round began.
-struct Snapshot {
-    table: ItemTable,
-    graph: Graph,
-    answers: usize,
-}
-
-impl Snapshot {
-    async fn load(db: &PgPool, project: &Project) -> Result<Self, RoundError> {
-        let per_item = pixels_per_item(project);
-        let table = items::table(db, project.id, per_item).await?;
-        if table.ids.is_empty() {
-            return Err(RoundError::NoItems);
-        }
-        let log = answers::log(db, project.id).await?;
-        let answers = log.len();
-        let (table, graph) = tokio::task::spawn_blocking(move || {
-            let edges = log
-                .iter()
-                .filter_map(|&(a, b, verdict)| {
-                    Some((table.index_of(a)?, table.index_of(b)?, verdict))
-                })
-                .collect::<Vec<_>>();
-            let graph = Graph::from_answers(table.ids.len(), edges);
-            (table, graph)
-        })
-        .await?;
-        Ok(Self {
-            table,
-            graph,
-            answers,
-        })
-    }
-
-    fn image_set(&self, project: &Project) -> Result<ImageSet, RoundError> {
-        let side = project.image_size.max(0) as usize;
-        ImageSet::new(
-            project.channels.max(0) as usize,
-            side,
-            side,
-            self.table.pixels.clone(),
-        )
-        .map_err(|e| RoundError::BadItems(e.to_string()))
-    }
-}
-
-/// Bytes of one item's training copy.
-fn pixels_per_item(project: &Project) -> usize {
-    let side = project.image_size.max(0) as usize;
-    project.channels.max(0) as usize * side * side
-}
-
-/// Chooses the next pairs with the exemplar strategy, retires the unleased pending pairs
-/// of earlier rounds, and stores the new ones. Returns how many were written.
-async fn open_queries(
-    db: &PgPool,
-    project: &Project,
-    round_id: i64,
-    model_id: Option<i64>,
-    snapshot: Snapshot,
-    embeddings: Embeddings,
-    budget: usize,
-) -> Result<u64, RoundError> {
-    let asked = queries::asked_pairs(db, project.id).await?;
-    let choices = tokio::task::spawn_blocking(move || {
-        let asked: HashSet<(usize, usize)> = asked
-            .iter()
-            .filter_map(|&(a, b)| Some((snapshot.table.index_of(a)?, snapshot.table.index_of(b)?)))
-            .collect();
-        let request = SelectionRequest {
-            graph: &snapshot.graph,
-            embeddings: &embeddings,
-            budget,
-            seed: round_id as u64,
-            already_asked: &asked,
-        };
-        select::select(Strategy::Exemplar, &request)
-            .into_iter()
-            .map(|choice| NewQuery {
-                item_a: snapshot.table.ids[choice.a],
-                item_b: snapshot.table.ids[choice.b],
-                strategy: choice.strategy.as_str().to_owned(),
-                score: choice.score,
-            })
-            .collect::<Vec<_>>()
-    })
-    .await?;
-
-    let mut tx = db.begin().await?;
-    queries::retire_unleased(&mut *tx, project.id).await?;
-    let written = queries::insert_many(&mut *tx, project.id, round_id, model_id, &choices).await?;
-    tx.commit().await?;
-    Ok(written)
-}
-
-/// Copies training progress into the round row, at most once a second.
-async fn report_progress(db: PgPool, round_id: i64, mut progress: watch::Receiver<Progress>) {
-    while progress.changed().await.is_ok() {
-        let now = progress.borrow_and_update().clone();
-        let share = if now.steps == 0 {
-            0.0
-        } else {
-            now.step as f32 / now.steps as f32
-        };
-        let metrics = json!({ "step": now.step, "steps": now.steps, "loss": now.loss });
-        if let Err(e) = rounds::set_progress(&db, round_id, share, &metrics).await {
-            tracing::warn!(error = %e, "cannot record progress of round {round_id}: {e}");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-async fn mark_failed(db: &PgPool, round_id: i64, error: &RoundError) {
-    tracing::warn!(error = %error, "round {round_id} failed: {error}");
-    let reason = error.to_string();
-    if let Err(e) = rounds::set_state(db, round_id, RoundState::Failed, Some(&reason)).await {
-        tracing::error!(error = %e, "cannot mark round {round_id} failed: {e}");
-    }
+    Ok(rounds::get(db, project.id, claim.round_id).await?)
 }

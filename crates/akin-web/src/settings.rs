@@ -28,6 +28,19 @@ pub struct Settings {
     pub queries_per_round: usize,
     /// `AKIN_LEASE_SECONDS`: how long an annotator holds a pair.
     pub lease_seconds: f64,
+    /// `AKIN_WORKER`: whether `akin serve` runs a round worker in process (on or off).
+    pub worker: bool,
+    /// `AKIN_WORKER_NAME`: the name a worker claims rounds under; host name and process id
+    /// when unset.
+    pub worker_name: String,
+    /// `AKIN_WORKER_POLL_SECONDS`: how often an idle worker looks for queued rounds.
+    pub worker_poll_seconds: f64,
+    /// `AKIN_ROUND_STALE_SECONDS`: a claimed round whose heartbeat is older than this is
+    /// taken from its worker.
+    pub round_stale_seconds: f64,
+    /// `AKIN_ROUND_MAX_ATTEMPTS`: how many times a round is started before a stale one is
+    /// failed instead of queued again.
+    pub round_max_attempts: i32,
 }
 
 /// A setting that could not be read.
@@ -65,6 +78,71 @@ impl Settings {
                 read("AKIN_QUERIES_PER_ROUND", "200"),
             )?,
             lease_seconds: parse("AKIN_LEASE_SECONDS", read("AKIN_LEASE_SECONDS", "300"))?,
+            worker: parse_switch("AKIN_WORKER", read("AKIN_WORKER", "on"))?,
+            worker_name: lookup("AKIN_WORKER_NAME")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(default_worker_name),
+            worker_poll_seconds: positive(
+                "AKIN_WORKER_POLL_SECONDS",
+                read("AKIN_WORKER_POLL_SECONDS", "2"),
+            )?,
+            round_stale_seconds: positive(
+                "AKIN_ROUND_STALE_SECONDS",
+                read("AKIN_ROUND_STALE_SECONDS", "60"),
+            )?,
+            round_max_attempts: parse(
+                "AKIN_ROUND_MAX_ATTEMPTS",
+                read("AKIN_ROUND_MAX_ATTEMPTS", "2"),
+            )
+            .and_then(|n: i32| at_least_one("AKIN_ROUND_MAX_ATTEMPTS", n))?,
+        })
+    }
+}
+
+/// `host-pid`: unique among the workers that run at one time.
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "akin".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+fn parse_switch(key: &'static str, value: String) -> Result<bool, SettingsError> {
+    match value.as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        _ => Err(SettingsError {
+            key,
+            value,
+            reason: "expected on or off".into(),
+        }),
+    }
+}
+
+fn positive(key: &'static str, value: String) -> Result<f64, SettingsError> {
+    let seconds: f64 = parse(key, value.clone())?;
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(seconds)
+    } else {
+        Err(SettingsError {
+            key,
+            value,
+            reason: "expected a positive number of seconds".into(),
+        })
+    }
+}
+
+fn at_least_one(key: &'static str, n: i32) -> Result<i32, SettingsError> {
+    if n >= 1 {
+        Ok(n)
+    } else {
+        Err(SettingsError {
+            key,
+            value: n.to_string(),
+            reason: "expected at least 1".into(),
         })
     }
 }
@@ -95,6 +173,11 @@ impl fmt::Debug for Settings {
             .field("train_steps", &self.train_steps)
             .field("queries_per_round", &self.queries_per_round)
             .field("lease_seconds", &self.lease_seconds)
+            .field("worker", &self.worker)
+            .field("worker_name", &self.worker_name)
+            .field("worker_poll_seconds", &self.worker_poll_seconds)
+            .field("round_stale_seconds", &self.round_stale_seconds)
+            .field("round_max_attempts", &self.round_max_attempts)
             .finish()
     }
 }
@@ -125,6 +208,40 @@ mod tests {
         assert_eq!(settings.data_dir, PathBuf::from("data"));
         assert!(settings.admin_token.is_none());
         assert_eq!(settings.trainer_threads, 2);
+        assert!(settings.worker);
+        assert_eq!(settings.round_stale_seconds, 60.0);
+        assert_eq!(settings.round_max_attempts, 2);
+        assert!(
+            settings
+                .worker_name
+                .ends_with(&format!("-{}", std::process::id()))
+        );
+    }
+
+    #[test]
+    fn the_worker_can_be_switched_off_and_renamed() {
+        let settings = Settings::from_lookup(|k| match k {
+            "AKIN_WORKER" => Some("off".into()),
+            "AKIN_WORKER_NAME" => Some("gpu-1".into()),
+            _ => None,
+        })
+        .expect("parses");
+
+        assert!(!settings.worker);
+        assert_eq!(settings.worker_name, "gpu-1");
+    }
+
+    #[test]
+    fn round_timings_must_be_positive() {
+        let zero_stale =
+            Settings::from_lookup(|k| (k == "AKIN_ROUND_STALE_SECONDS").then(|| "0".into()));
+        let no_attempts =
+            Settings::from_lookup(|k| (k == "AKIN_ROUND_MAX_ATTEMPTS").then(|| "0".into()));
+        let bad_switch = Settings::from_lookup(|k| (k == "AKIN_WORKER").then(|| "maybe".into()));
+
+        assert!(zero_stale.is_err());
+        assert!(no_attempts.is_err());
+        assert!(bad_switch.is_err());
     }
 
     #[test]

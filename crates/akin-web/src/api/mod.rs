@@ -1,9 +1,12 @@
-//! The REST API under `/api/v1`.
+//! The REST API under `/api/v1`: projects, pairs and answers here; rounds in [`rounds`];
+//! the review of conflicts and re-asked pairs in [`review`].
+
+pub mod review;
+pub mod rounds;
 
 use akin_core::Verdict;
 use akin_store::answers::{self, AnswerError, NewAnswer, Recorded};
 use akin_store::projects::{self, Project};
-use akin_store::rounds::{self, CreateRoundError};
 use akin_store::{models, queries};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -11,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Admin;
@@ -33,21 +36,68 @@ pub async fn project(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let project = project_by_name(&state, &name).await?;
+    Ok(Json(project_body(&state, &project).await?).into_response())
+}
+
+async fn project_body(state: &AppState, project: &Project) -> Result<Value, AppError> {
     let stats = projects::stats(&state.db, project.id).await?;
-    let latest_round = rounds::list(&state.db, project.id)
+    let latest_round = akin_store::rounds::list(&state.db, project.id)
         .await?
         .into_iter()
         .next();
-    let body = json!({
+    Ok(json!({
         "name": project.name,
         "channels": project.channels,
         "image_size": project.image_size,
+        "auto_advance_share": project.auto_advance_share,
         "items": stats.items,
         "answers": stats.answers,
         "pending_queries": stats.pending_queries,
         "latest_round": latest_round,
-    });
-    Ok(Json(body).into_response())
+    }))
+}
+
+/// `PATCH /api/v1/projects/{project}` (admin): changes the project's settings. Accepts
+/// `{"auto_advance_share": x}` with 0 < x <= 1, or null to turn auto-advance off; answers
+/// with the project as `GET` shows it.
+pub async fn update_project(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(changes) = body.map_err(|e| AppError::invalid(e.body_text()))?;
+    let mut share = None;
+    for (key, value) in &changes {
+        match key.as_str() {
+            "auto_advance_share" => share = Some(parse_share(value)?),
+            other => return Err(AppError::invalid(format!("unknown setting {other:?}"))),
+        }
+    }
+    let mut project = project_by_name(&state, &name).await?;
+
+    if let Some(share) = share {
+        project = projects::set_auto_advance(&state.db, project.id, share).await?;
+        tracing::info!(project.name = %project.name, share,
+            "auto-advance of {} set to {share:?}", project.name);
+        if let Err(e) = state.orchestrator.advance_if_due(project.id).await {
+            tracing::warn!(error = %e, "cannot check whether the project advances: {e}");
+        }
+    }
+    Ok(Json(project_body(&state, &project).await?).into_response())
+}
+
+fn parse_share(value: &Value) -> Result<Option<f32>, AppError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let share = value.as_f64().map(|x| x as f32);
+    match share {
+        Some(share) if share > 0.0 && share <= 1.0 => Ok(Some(share)),
+        _ => Err(AppError::invalid(
+            "auto_advance_share must be a number above 0 and at most 1, or null for off",
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,6 +129,7 @@ pub async fn next_query(
     let image = |id: i64| json!({ "id": id, "image_url": format!("/images/{name}/{id}") });
     let body = json!({
         "query_id": query.id,
+        "round_id": query.round_id,
         "item_a": image(query.item_a),
         "item_b": image(query.item_b),
         "strategy": query.strategy,
@@ -123,6 +174,13 @@ pub async fn answer(
         Recorded::Created(answer) => (StatusCode::CREATED, answer),
         Recorded::Replayed(answer) => (StatusCode::OK, answer),
     };
+    if status == StatusCode::CREATED {
+        // The answer is stored whatever happens here: a failed check only delays the next
+        // round until the next answer.
+        if let Err(e) = state.orchestrator.advance_if_due(answer.project_id).await {
+            tracing::warn!(error = %e, "cannot check whether the project advances: {e}");
+        }
+    }
     Ok((status, Json(answer)).into_response())
 }
 
@@ -137,6 +195,9 @@ fn answer_error(error: AnswerError) -> AppError {
             "idempotency_key_reused",
             e.to_string(),
         ),
+        e @ AnswerError::PairAnsweredBefore { .. } => {
+            AppError::client(StatusCode::CONFLICT, "pair_answered_before", e.to_string())
+        }
         AnswerError::Store(e) => e.into(),
     }
 }
@@ -154,46 +215,6 @@ fn check_token(field: &str, value: &str) -> Result<(), AppError> {
             "{field} must be 1 to {MAX_KEY_LEN} characters of letters, digits, '-', '_', '.', ':'"
         )))
     }
-}
-
-/// `POST /api/v1/projects/{project}/rounds` (admin): queues a round. 409 while another
-/// round of the project is running.
-pub async fn start_round(
-    _admin: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, AppError> {
-    let project = project_by_name(&state, &name).await?;
-    match state.orchestrator.start_round(project).await {
-        Ok(round) => Ok((StatusCode::CREATED, Json(round)).into_response()),
-        Err(e @ CreateRoundError::AlreadyActive(_)) => Err(AppError::client(
-            StatusCode::CONFLICT,
-            "round_running",
-            e.to_string(),
-        )),
-        Err(CreateRoundError::Store(e)) => Err(e.into()),
-    }
-}
-
-/// `GET /api/v1/projects/{project}/rounds`: every round, newest first.
-pub async fn list_rounds(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, AppError> {
-    let project = project_by_name(&state, &name).await?;
-    Ok(Json(rounds::list(&state.db, project.id).await?).into_response())
-}
-
-/// `GET /api/v1/projects/{project}/rounds/{id}`: one round's state, progress and metrics.
-pub async fn round(
-    State(state): State<AppState>,
-    Path((name, round_id)): Path<(String, i64)>,
-) -> Result<Response, AppError> {
-    let project = project_by_name(&state, &name).await?;
-    let round = rounds::get(&state.db, project.id, round_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("round {round_id}")))?;
-    Ok(Json(round).into_response())
 }
 
 #[derive(Deserialize)]

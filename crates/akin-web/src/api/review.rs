@@ -1,0 +1,42 @@
+//! What the answers disagree on, for admins: the pairs whose answers contradict the graph,
+//! and the re-asked pairs that wait for more answers. Both name annotators.
+
+use akin_store::{answers, items, queries};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+
+use super::project_by_name;
+use crate::AppState;
+use crate::auth::Admin;
+use crate::error::AppError;
+use crate::graph_view;
+
+/// `GET /api/v1/projects/{project}/conflicts` (admin): every pair whose answers contradict
+/// the closed graph, with what the graph says and each answer's verdict and annotator.
+pub async fn conflicts(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    let item_ids = items::ids(&state.db, project.id).await?;
+    let log = answers::entries(&state.db, project.id).await?;
+
+    let conflicts =
+        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log).conflicts(&log))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(conflicts).into_response())
+}
+
+/// `GET /api/v1/projects/{project}/awaiting` (admin): pending pairs that were answered
+/// before and wait for another annotator, with the answers so far.
+pub async fn awaiting(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    Ok(Json(queries::awaiting(&state.db, project.id).await?).into_response())
+}

@@ -1,0 +1,154 @@
+//! A round's data and its pairs: the snapshot a round trains on, the choice of the next
+//! pairs on the freshest answer graph, and the transaction that writes them and opens the
+//! round. Graph building and selection run on the blocking pool.
+
+use std::collections::HashSet;
+
+use akin_core::select::{self, SelectionRequest};
+use akin_core::{Embeddings, Strategy};
+use akin_store::claims::{self, Claim};
+use akin_store::items::ItemTable;
+use akin_store::projects::Project;
+use akin_store::queries::NewQuery;
+use akin_store::rounds::{self, RoundState};
+use akin_store::{answers, items, queries};
+use akin_trainer::ImageSet;
+use sqlx::PgPool;
+
+use crate::graph_view::{self, AnswerGraph, REASK_STRATEGY};
+use crate::orchestrator::RoundError;
+
+/// The items and the answer graph as they stood when a round began.
+pub(crate) struct Snapshot {
+    pub table: ItemTable,
+    pub answers: AnswerGraph,
+    /// Answers in the log when the snapshot was taken; later ones count for the next round.
+    pub answers_used: usize,
+}
+
+impl Snapshot {
+    pub async fn load(db: &PgPool, project: &Project) -> Result<Self, RoundError> {
+        let table = items::table(db, project.id, pixels_per_item(project)).await?;
+        if table.ids.is_empty() {
+            return Err(RoundError::NoItems);
+        }
+        let log = answers::entries(db, project.id).await?;
+        let answers_used = log.len();
+        let ids = table.ids.clone();
+        let answers = tokio::task::spawn_blocking(move || graph_view::build(ids, &log)).await?;
+        Ok(Self {
+            table,
+            answers,
+            answers_used,
+        })
+    }
+
+    pub fn image_set(&self, project: &Project) -> Result<ImageSet, RoundError> {
+        let side = project.image_size.max(0) as usize;
+        ImageSet::new(
+            project.channels.max(0) as usize,
+            side,
+            side,
+            self.table.pixels.clone(),
+        )
+        .map_err(|e| RoundError::BadItems(e.to_string()))
+    }
+
+    /// The items' raw pixels as embeddings, for a round that has no model yet.
+    pub fn raw_embeddings(&self, project: &Project) -> Result<Embeddings, RoundError> {
+        Embeddings::from_pixels(pixels_per_item(project), &self.table.pixels)
+            .map_err(|e| RoundError::BadItems(e.to_string()))
+    }
+}
+
+/// Bytes of one item's training copy.
+fn pixels_per_item(project: &Project) -> usize {
+    let side = project.image_size.max(0) as usize;
+    project.channels.max(0) as usize * side * side
+}
+
+/// Chooses up to `budget` pairs among `item_ids` (the rows of `embeddings`): first the
+/// pairs in conflict that need another answer (at most half the budget, so that a project
+/// with many conflicts still learns something new), then the exemplar strategy's choice. Reads
+/// the answer log afresh, so that answers given while the round trained are never asked
+/// about again.
+pub(crate) async fn choose(
+    db: &PgPool,
+    project: &Project,
+    round_id: i64,
+    item_ids: Vec<i64>,
+    embeddings: Embeddings,
+    budget: usize,
+) -> Result<Vec<NewQuery>, RoundError> {
+    let log = answers::entries(db, project.id).await?;
+    let asked = queries::asked_pairs(db, project.id).await?;
+    let choices = tokio::task::spawn_blocking(move || {
+        let view = graph_view::build(item_ids, &log);
+        let mut chosen: Vec<NewQuery> = view
+            .pairs_to_reask(&log)
+            .into_iter()
+            .take(budget.div_ceil(2))
+            .map(|(item_a, item_b)| NewQuery {
+                item_a,
+                item_b,
+                strategy: REASK_STRATEGY.to_owned(),
+                score: 1.0,
+            })
+            .collect();
+        let index_of = |id: i64| view.item_ids.binary_search(&id).ok();
+        let asked: HashSet<(usize, usize)> = asked
+            .iter()
+            .filter_map(|&(a, b)| Some((index_of(a)?, index_of(b)?)))
+            .collect();
+        let request = SelectionRequest {
+            graph: &view.graph,
+            embeddings: &embeddings,
+            budget: budget - chosen.len(),
+            seed: round_id as u64,
+            already_asked: &asked,
+        };
+        chosen.extend(
+            select::select(Strategy::Exemplar, &request)
+                .into_iter()
+                .map(|choice| NewQuery {
+                    item_a: view.item_ids[choice.a],
+                    item_b: view.item_ids[choice.b],
+                    strategy: choice.strategy.as_str().to_owned(),
+                    score: choice.score,
+                }),
+        );
+        chosen
+    })
+    .await?;
+    Ok(choices)
+}
+
+/// In one transaction, and only while `claim` holds: retires the unleased pending pairs of
+/// earlier rounds, writes `choices`, merges `metrics` and `queries_written` into the round's
+/// metrics, and opens the round. Returns how many pairs were written.
+pub(crate) async fn open(
+    db: &PgPool,
+    claim: &Claim,
+    model_id: Option<i64>,
+    choices: &[NewQuery],
+    mut metrics: serde_json::Value,
+) -> Result<u64, RoundError> {
+    let mut tx = db.begin().await?;
+    if !claims::hold(&mut tx, claim).await? {
+        return Err(RoundError::LostClaim);
+    }
+    queries::retire_unleased(&mut *tx, claim.project_id).await?;
+    let written = queries::insert_many(
+        &mut *tx,
+        claim.project_id,
+        claim.round_id,
+        model_id,
+        choices,
+    )
+    .await?;
+    metrics["queries_written"] = written.into();
+    rounds::set_progress(&mut *tx, claim.round_id, 1.0, &metrics).await?;
+    claims::set_state(&mut *tx, claim, RoundState::Open, None).await?;
+    tx.commit().await?;
+    Ok(written)
+}
