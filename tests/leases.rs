@@ -1,6 +1,7 @@
 //! End-to-end: how pairs reach annotators. Two annotators never hold one pair; a reload
 //! neither loses nor repeats one; an expired lease puts its pair back; a pair asked again
-//! goes only to someone who has not answered it, and the review API shows why.
+//! goes only to someone who has not answered it, and the review API shows why and how far
+//! each annotator is trusted.
 
 mod support;
 
@@ -161,17 +162,17 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
     let sandbox = Sandbox::new("leases_reask");
     import(&sandbox, 20);
     let server = sandbox.serve().await;
-    let ([ab, bc, ac], [a, _, c]) = ask_a_triangle(&sandbox).await;
+    let ([ab, bc, ac], [_, b, c]) = ask_a_triangle(&sandbox).await;
     assert_eq!(
         server.answer(ab, "same", "ann", "k1").await,
         StatusCode::CREATED
     );
     assert_eq!(
-        server.answer(bc, "same", "ann", "k2").await,
+        server.answer(ac, "same", "ann", "k2").await,
         StatusCode::CREATED
     );
     assert_eq!(
-        server.answer(ac, "different", "bob", "k3").await,
+        server.answer(bc, "different", "bob", "k3").await,
         StatusCode::CREATED
     );
 
@@ -195,6 +196,12 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
         .json()
         .await
         .expect("json");
+    let annotators: Value = review("annotators")
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
     let for_bob = server.next_pair(PROJECT, "bob").await.expect("other pairs");
     let for_cy = server.next_pair(PROJECT, "cy").await.expect("the re-ask");
     let bob_again = server.answer(query_id(&for_cy), "same", "bob", "k4").await;
@@ -209,7 +216,7 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
     let conflict = &conflicts[0];
     assert_eq!(
         (conflict["item_a"].as_i64(), conflict["item_b"].as_i64()),
-        (Some(a), Some(c))
+        (Some(b), Some(c))
     );
     assert_eq!(conflict["graph_says"], "same");
     assert_eq!(conflict["answers"][0]["annotator"], "bob");
@@ -217,7 +224,7 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
     let reask = &awaiting[0];
     assert_eq!(
         (reask["item_a"].as_i64(), reask["item_b"].as_i64()),
-        (Some(a), Some(c))
+        (Some(b), Some(c))
     );
     assert_eq!(reask["strategy"], "conflict");
     assert_eq!(reask["annotators"], serde_json::json!(["bob"]));
@@ -231,6 +238,20 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
         query_id(reask),
         "the re-ask goes first to others"
     );
+    let names: Vec<&str> = annotators
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| a["annotator"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["ann", "bob"], "{annotators}");
+    let reliability = |i: usize| annotators[i]["reliability"].as_f64().expect("number");
+    assert!((0.0..1.0).contains(&reliability(0)) && (0.0..1.0).contains(&reliability(1)));
+    assert!(
+        reliability(1) < reliability(0),
+        "bob contradicted the graph: {annotators}"
+    );
+    assert_eq!(annotators[0]["answers"], 2);
     assert_eq!(bob_again, StatusCode::CONFLICT);
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     server.stop().await;

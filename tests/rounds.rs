@@ -1,7 +1,8 @@
 //! End-to-end: rounds as claimed jobs. A separate `akin worker` trains what a web-only server
 //! queues; a server killed mid-round loses no answer and its round is resumed, or failed with
 //! a reason and retried; one-sided answers train and say what they lack; a project advances
-//! on its own exactly once.
+//! on its own exactly once; a project's strategy mix and the audit share shape its next
+//! round.
 
 mod support;
 
@@ -307,6 +308,72 @@ async fn a_project_set_to_advance_starts_exactly_one_next_round() {
         .map(|round| round["number"].as_i64().expect("number"))
         .collect();
     assert_eq!(numbers, [1, 0], "exactly one round started on its own");
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
+    let mut sandbox = Sandbox::new("rounds_mix");
+    import(&sandbox, PROJECT, 30);
+    sandbox.set_env("AKIN_AUDIT_SHARE", "0.1");
+    let server = sandbox.serve().await;
+    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
+    let patch = |body: Value| {
+        server
+            .admin(server.http.patch(&project_url))
+            .json(&body)
+            .send()
+    };
+
+    let mut refused = Vec::new();
+    for body in [
+        json!({ "strategy_mix": { "monitor": -1.0 } }),
+        json!({ "strategy_mix": {} }),
+        json!({ "strategy_mix": { "random": 1.0 } }),
+        json!({ "strategy_mix": "monitor" }),
+        json!({ "strategy_mix": { "monitor": 1.0 }, "auto_advance_share": 2 }),
+    ] {
+        refused.push(patch(body).await.expect("sent").status());
+    }
+    let unchanged = server
+        .get_json(&format!("/api/v1/projects/{PROJECT}"))
+        .await;
+    let accepted = patch(json!({ "strategy_mix": { "monitor": 1.0 } }))
+        .await
+        .expect("sent");
+    let accepted_status = accepted.status();
+    let accepted: Value = accepted.json().await.expect("json");
+    let answered = server.answer_all(PROJECT, "ann", "different").await;
+    let round_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    server.wait_until_open(PROJECT, round_id).await;
+    let mut db = sandbox.connect().await;
+    let strategies: Vec<String> =
+        sqlx::query_scalar("SELECT strategy FROM queries WHERE round_id = $1 ORDER BY id")
+            .bind(round_id)
+            .fetch_all(&mut db)
+            .await
+            .expect("strategies");
+
+    assert!(
+        refused
+            .iter()
+            .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{refused:?}"
+    );
+    assert_eq!(unchanged["strategy_mix"]["exemplar"], 0.7, "{unchanged}");
+    assert_eq!(unchanged["auto_advance_share"], Value::Null);
+    assert_eq!(accepted_status, StatusCode::OK);
+    assert_eq!(accepted["strategy_mix"]["monitor"], 1.0);
+    assert_eq!(accepted["strategy_mix"]["exemplar"], 0.0);
+    assert!(answered >= 4, "round 0 asked {answered} pairs");
+    let audits = strategies.iter().filter(|s| *s == "audit").count();
+    let monitored = strategies.iter().filter(|s| *s == "monitor").count();
+    assert_eq!(audits, 4, "a tenth of 40 pairs: {strategies:?}");
+    assert_eq!(monitored, strategies.len() - audits, "{strategies:?}");
+    assert!(monitored > 0);
     server.stop().await;
     sandbox.drop_database().await;
 }

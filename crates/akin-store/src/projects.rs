@@ -1,7 +1,9 @@
 //! Projects: a named set of images that share one input shape and one model lineage.
 
+use akin_core::StrategyMix;
 use serde::Serialize;
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 
 use crate::Result;
 
@@ -15,6 +17,18 @@ pub struct Project {
     /// Start the next round on its own once this share (0 < share <= 1) of the open
     /// round's pairs is answered; `None`: only an admin starts rounds.
     pub auto_advance_share: Option<f32>,
+    /// How each round splits its new pairs between the strategies; `None`: the default
+    /// mix. Only a mix that [`StrategyMix::validate`] accepts is stored.
+    pub strategy_mix: Option<Json<StrategyMix>>,
+}
+
+impl Project {
+    /// The mix the project's rounds use: its own, or the default.
+    pub fn effective_mix(&self) -> StrategyMix {
+        self.strategy_mix
+            .as_ref()
+            .map_or_else(StrategyMix::default, |mix| mix.0.clone())
+    }
 }
 
 /// Counts that the API and the annotator page show.
@@ -36,7 +50,8 @@ pub async fn get_or_create(
         Project,
         r#"INSERT INTO projects (name, channels, image_size) VALUES ($1, $2, $3)
            ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-           RETURNING id, name, channels, image_size, auto_advance_share"#,
+           RETURNING id, name, channels, image_size, auto_advance_share,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
         name,
         channels,
         image_size
@@ -50,7 +65,8 @@ pub async fn get_or_create(
 pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Project>> {
     let project = sqlx::query_as!(
         Project,
-        r#"SELECT id, name, channels, image_size, auto_advance_share
+        r#"SELECT id, name, channels, image_size, auto_advance_share,
+                  strategy_mix AS "strategy_mix: Json<StrategyMix>"
            FROM projects WHERE name = $1"#,
         name
     )
@@ -63,7 +79,8 @@ pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Proje
 pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Project>> {
     let project = sqlx::query_as!(
         Project,
-        r#"SELECT id, name, channels, image_size, auto_advance_share
+        r#"SELECT id, name, channels, image_size, auto_advance_share,
+                  strategy_mix AS "strategy_mix: Json<StrategyMix>"
            FROM projects WHERE id = $1"#,
         id
     )
@@ -82,9 +99,31 @@ pub async fn set_auto_advance(
     let project = sqlx::query_as!(
         Project,
         r#"UPDATE projects SET auto_advance_share = $2 WHERE id = $1
-           RETURNING id, name, channels, image_size, auto_advance_share"#,
+           RETURNING id, name, channels, image_size, auto_advance_share,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
         id,
         share
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(project)
+}
+
+/// Sets (or with `None` clears, back to the default) the project's strategy mix. The caller
+/// validates the mix first.
+pub async fn set_strategy_mix(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    mix: Option<&StrategyMix>,
+) -> Result<Project> {
+    let mix = mix.map(Json);
+    let project = sqlx::query_as!(
+        Project,
+        r#"UPDATE projects SET strategy_mix = $2 WHERE id = $1
+           RETURNING id, name, channels, image_size, auto_advance_share,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
+        id,
+        mix as Option<Json<&StrategyMix>>
     )
     .fetch_one(db)
     .await?;

@@ -74,6 +74,17 @@ pub async fn asked_pairs(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec
     Ok(rows.into_iter().map(|r| (r.item_a, r.item_b)).collect())
 }
 
+/// The project's pairs that are waiting for an answer, as `(smaller id, larger id)`.
+pub async fn pending_pairs(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i64)>> {
+    let rows = sqlx::query!(
+        "SELECT item_a, item_b FROM queries WHERE project_id = $1 AND state = 'pending'",
+        project_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.item_a, r.item_b)).collect())
+}
+
 /// Retires the pending pairs that nobody holds, so a new round's choice replaces them.
 /// Pairs under a live lease stay answerable.
 pub async fn retire_unleased(db: impl PgExecutor<'_>, project_id: i64) -> Result<u64> {

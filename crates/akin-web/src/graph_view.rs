@@ -1,31 +1,54 @@
 //! How the answer log becomes the graph the service works with. This is the one place that
-//! decides which answers count: today every answer is replayed in order and those that
-//! contradict the closed graph are set aside ([`Graph::from_answers`]). Settling pairs by
-//! majority and annotator reliability replaces the body of [`build`] and nothing else.
+//! decides which answers count: every annotator's latest answer to a pair is a vote, pairs
+//! are settled by the reliability-weighted majority of their votes ([`consensus::settle`]),
+//! and settled verdicts that contradict the closed graph are set aside and asked again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use akin_core::consensus::{self, ConsensusSettings, SettledPair, Vote};
 use akin_core::{Graph, Relation, Verdict};
 use akin_store::answers::LoggedAnswer;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// A pair in conflict is asked again until it has this many answers.
-// Until answers are settled by majority, more answers do not resolve a conflict; the limit
-// keeps such a pair from being asked forever.
-pub const REASK_LIMIT: usize = 3;
+/// A pair the majority has not settled is asked again until it has this many answers.
+// Past that, more answers rarely settle it: a pair the majority cannot settle after this
+// many answers stops being asked and stays listed in the conflicts for an admin to judge.
+pub const REASK_LIMIT: usize = 5;
 
 /// The strategy stored with a query that asks a pair in conflict again.
 pub const REASK_STRATEGY: &str = "conflict";
+
+/// The strategy stored with a query that asks a settled pair again, so that wrong answers
+/// that nothing contradicts yet surface.
+pub const AUDIT_STRATEGY: &str = "audit";
 
 /// The graph of a project's answers over a fixed list of items.
 #[derive(Clone, Debug)]
 pub struct AnswerGraph {
     /// Item ids in increasing order; graph item `i` is `item_ids[i]`.
     pub item_ids: Vec<i64>,
+    /// The settled verdicts; its conflicts are the settled verdicts that contradicted it.
     pub graph: Graph,
     /// The answers the graph was built from, by verdict.
     pub tally: Tally,
+    /// Every annotator with an answer, by name.
+    pub reliability: Vec<AnnotatorReliability>,
+    /// The pairs whose verdict went into the graph, over graph items.
+    pub settled: Vec<SettledPair>,
+    /// Pairs to ask again as `(smaller id, larger id)`, ascending: their settled verdict
+    /// contradicts the graph, or their votes are split and the graph does not decide them.
+    pub awaiting: Vec<(i64, i64)>,
+}
+
+/// How far the settlement trusts one annotator.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnnotatorReliability {
+    pub annotator: String,
+    /// In `0..1`: how often the annotator agrees with what is settled; 1/2 with no evidence.
+    pub reliability: f64,
+    /// Answers the annotator gave, "not sure" included.
+    pub answers: usize,
 }
 
 /// How many answers of each verdict the graph was built from.
@@ -36,12 +59,14 @@ pub struct Tally {
     pub not_sure: usize,
 }
 
-/// A pair whose answers contradict the closed graph, with every answer the pair has.
+/// A pair whose answers nothing settles, with every answer the pair has.
 #[derive(Clone, Debug, Serialize)]
 pub struct PairConflict {
     pub item_a: i64,
     pub item_b: i64,
-    /// What the graph concludes for the pair from all the other answers.
+    /// What the graph concludes for the pair from all the other answers: "same" or
+    /// "different" when the pair's majority contradicts it, "unknown" when the pair's own
+    /// votes are split.
     pub graph_says: Relation,
     pub answers: Vec<PairAnswer>,
 }
@@ -58,42 +83,91 @@ pub struct PairAnswer {
 /// Builds the graph of `log` over `item_ids` (sorted). Answers about items outside the list
 /// (imported after a snapshot was taken) are left out.
 pub fn build(item_ids: Vec<i64>, log: &[LoggedAnswer]) -> AnswerGraph {
+    // No project plants pairs with a known answer yet, so reliability rests on agreement
+    // with settled pairs alone, and a project annotated by one person cannot judge them.
+    build_with_gold(item_ids, log, &[])
+}
+
+/// [`build`], with `gold` pairs (ids and the known verdict) that outweigh any vote.
+fn build_with_gold(
+    item_ids: Vec<i64>,
+    log: &[LoggedAnswer],
+    gold: &[(i64, i64, Verdict)],
+) -> AnswerGraph {
     debug_assert!(item_ids.is_sorted(), "item ids come sorted from the store");
     let index_of = |id: i64| item_ids.binary_search(&id).ok();
+
+    let mut annotators: BTreeMap<&str, (u32, usize)> = BTreeMap::new();
     let mut tally = Tally::default();
-    let edges: Vec<(usize, usize, Verdict)> = log
+    let mut votes = Vec::with_capacity(log.len());
+    for answer in log {
+        let (Some(a), Some(b)) = (index_of(answer.item_a), index_of(answer.item_b)) else {
+            continue;
+        };
+        let next_id = annotators.len() as u32;
+        let entry = annotators.entry(&answer.annotator).or_insert((next_id, 0));
+        entry.1 += 1;
+        match answer.verdict {
+            Verdict::Same => tally.same += 1,
+            Verdict::Different => tally.different += 1,
+            Verdict::NotSure => tally.not_sure += 1,
+        }
+        votes.push(Vote {
+            a,
+            b,
+            verdict: answer.verdict,
+            annotator: entry.0,
+        });
+    }
+    let gold: Vec<(usize, usize, Verdict)> = gold
         .iter()
-        .filter_map(|answer| {
-            let edge = (
-                index_of(answer.item_a)?,
-                index_of(answer.item_b)?,
-                answer.verdict,
-            );
-            match answer.verdict {
-                Verdict::Same => tally.same += 1,
-                Verdict::Different => tally.different += 1,
-                Verdict::NotSure => tally.not_sure += 1,
-            }
-            Some(edge)
+        .filter_map(|&(a, b, verdict)| Some((index_of(a)?, index_of(b)?, verdict)))
+        .collect();
+
+    let settings = ConsensusSettings::default();
+    let settlement = consensus::settle(item_ids.len(), &votes, &gold, &settings);
+
+    let reliability = annotators
+        .into_iter()
+        .map(|(name, (id, answers))| AnnotatorReliability {
+            annotator: name.to_owned(),
+            reliability: settlement.reliability.get(&id).copied().unwrap_or(0.5),
+            answers,
         })
         .collect();
-    let graph = Graph::from_answers(item_ids.len(), edges);
+    let awaiting = settlement
+        .awaiting
+        .iter()
+        .map(|&(a, b)| (item_ids[a], item_ids[b]))
+        .collect();
     AnswerGraph {
         item_ids,
-        graph,
+        graph: settlement.graph,
         tally,
+        reliability,
+        settled: settlement.settled,
+        awaiting,
     }
 }
 
 impl AnswerGraph {
-    /// The pairs whose answers contradict the graph, in the order the first contradiction
-    /// arrived, each with all of its answers from `log`.
+    /// The pairs whose answers nothing settles, each with all of its answers from `log`:
+    /// first those whose majority contradicts the graph, in the order they were tried, then
+    /// those whose votes are split, ascending. They stay listed after they are no longer
+    /// asked.
     pub fn conflicts(&self, log: &[LoggedAnswer]) -> Vec<PairConflict> {
-        let pairs = self.conflict_pairs();
+        let mut pairs = self.conflict_pairs();
+        let contradicted: HashSet<(i64, i64)> = pairs.iter().copied().collect();
+        pairs.extend(
+            self.awaiting
+                .iter()
+                .filter(|pair| !contradicted.contains(pair)),
+        );
+        let listed: HashSet<(i64, i64)> = pairs.iter().copied().collect();
         let mut answers: HashMap<(i64, i64), Vec<PairAnswer>> = HashMap::new();
         for answer in log {
             let pair = (answer.item_a, answer.item_b);
-            if pairs.contains(&pair) {
+            if listed.contains(&pair) {
                 answers.entry(pair).or_default().push(PairAnswer {
                     answer_id: answer.id,
                     verdict: answer.verdict,
@@ -113,16 +187,32 @@ impl AnswerGraph {
             .collect()
     }
 
-    /// The pairs in conflict that should be asked again: those with fewer than
-    /// [`REASK_LIMIT`] answers in `log`.
+    /// The pairs the majority has not settled that should be asked again: those of
+    /// [`AnswerGraph::awaiting`] with fewer than [`REASK_LIMIT`] answers in `log`.
     pub fn pairs_to_reask(&self, log: &[LoggedAnswer]) -> Vec<(i64, i64)> {
         let mut counts: HashMap<(i64, i64), usize> = HashMap::new();
         for answer in log {
             *counts.entry((answer.item_a, answer.item_b)).or_default() += 1;
         }
-        self.conflict_pairs()
-            .into_iter()
+        self.awaiting
+            .iter()
+            .copied()
             .filter(|pair| counts.get(pair).copied().unwrap_or(0) < REASK_LIMIT)
+            .collect()
+    }
+
+    /// Up to `count` settled pairs to ask again, as `(smaller id, larger id, lead)` with the
+    /// lead of the settled verdict: those resting on the fewest votes first, in an order
+    /// drawn from `seed`.
+    pub fn pairs_to_audit(&self, count: usize, seed: u64) -> Vec<(i64, i64, f64)> {
+        let lead: HashMap<(usize, usize), f64> = self
+            .settled
+            .iter()
+            .map(|pair| ((pair.a, pair.b), pair.lead))
+            .collect();
+        consensus::audit_pairs(&self.settled, count, seed)
+            .into_iter()
+            .map(|(a, b)| (self.item_ids[a], self.item_ids[b], lead[&(a, b)]))
             .collect()
     }
 
@@ -149,8 +239,8 @@ impl AnswerGraph {
         let conflicts = self.graph.conflicts().len();
         if conflicts > 0 {
             warnings.push(format!(
-                "{conflicts} answers contradict the others and were set aside; their pairs are \
-                 asked again"
+                "the majority verdicts of {conflicts} pairs contradict the others and were set \
+                 aside; they are asked again"
             ));
         }
         if self.graph.len() > 1 && self.graph.component_count() == 1 {
@@ -198,12 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn a_different_inside_a_group_is_listed_with_every_answer_to_its_pair() {
+    fn a_majority_that_contradicts_stronger_pairs_is_listed_with_every_answer_to_its_pair() {
         let log = [
             answer(1, (10, 20), Verdict::Same, "ann"),
-            answer(2, (20, 30), Verdict::Same, "ann"),
-            answer(3, (10, 30), Verdict::Different, "bob"),
-            answer(4, (10, 30), Verdict::Same, "cy"),
+            answer(2, (10, 20), Verdict::Same, "cy"),
+            answer(3, (20, 30), Verdict::Same, "ann"),
+            answer(4, (20, 30), Verdict::Same, "cy"),
+            answer(5, (10, 30), Verdict::Different, "bob"),
         ];
 
         let view = build(vec![10, 20, 30, 40], &log);
@@ -218,24 +309,82 @@ mod tests {
             .iter()
             .map(|a| (a.annotator.as_str(), a.verdict))
             .collect();
-        assert_eq!(given, [("bob", Verdict::Different), ("cy", Verdict::Same)]);
+        assert_eq!(given, [("bob", Verdict::Different)]);
+        assert_eq!(view.pairs_to_reask(&log), [(10, 30)]);
     }
 
     #[test]
-    fn a_pair_in_conflict_is_asked_again_until_it_has_enough_answers() {
+    fn two_answers_against_one_settle_the_pair_and_weigh_down_the_one() {
+        let log = [
+            answer(1, (1, 2), Verdict::Same, "ann"),
+            answer(2, (1, 2), Verdict::Different, "cy"),
+            answer(3, (1, 2), Verdict::Same, "bob"),
+        ];
+
+        let view = build(vec![1, 2, 3], &log);
+
+        assert_eq!(view.graph.relation(0, 1), Relation::Same);
+        assert!(view.conflicts(&log).is_empty());
+        assert!(view.pairs_to_reask(&log).is_empty());
+        let names: Vec<&str> = view
+            .reliability
+            .iter()
+            .map(|r| r.annotator.as_str())
+            .collect();
+        assert_eq!(names, ["ann", "bob", "cy"]);
+        let [ann, bob, cy] = &view.reliability[..] else {
+            panic!("three annotators");
+        };
+        assert!(cy.reliability < ann.reliability, "{:?}", view.reliability);
+        assert_eq!(ann.reliability, bob.reliability);
+        assert_eq!(cy.answers, 1);
+    }
+
+    #[test]
+    fn a_split_pair_is_asked_again_until_it_has_enough_answers_and_stays_listed() {
         let mut log = vec![
             answer(1, (1, 2), Verdict::Same, "ann"),
-            answer(2, (2, 3), Verdict::Same, "ann"),
-            answer(3, (1, 3), Verdict::Different, "bob"),
+            answer(2, (1, 2), Verdict::Different, "bob"),
         ];
         let before = build(vec![1, 2, 3], &log).pairs_to_reask(&log);
-        log.push(answer(4, (1, 3), Verdict::Different, "cy"));
-        log.push(answer(5, (1, 3), Verdict::Different, "dee"));
+        log.push(answer(3, (1, 2), Verdict::Same, "cy"));
+        log.push(answer(4, (1, 2), Verdict::Different, "dee"));
+        log.push(answer(5, (1, 2), Verdict::Same, "eve"));
 
-        let after = build(vec![1, 2, 3], &log).pairs_to_reask(&log);
+        let view = build(vec![1, 2, 3], &log);
+        let after = view.pairs_to_reask(&log);
+        let conflicts = view.conflicts(&log);
 
-        assert_eq!(before, [(1, 3)]);
+        assert_eq!(before, [(1, 2)]);
+        assert_eq!(log.len(), REASK_LIMIT);
         assert!(after.is_empty(), "{after:?}");
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].graph_says, Relation::Unknown);
+        assert_eq!(conflicts[0].answers.len(), REASK_LIMIT);
+    }
+
+    #[test]
+    fn settled_pairs_can_be_audited_and_not_sure_answers_settle_nothing() {
+        let log = [
+            answer(1, (1, 2), Verdict::Same, "ann"),
+            answer(2, (2, 3), Verdict::Different, "ann"),
+            answer(3, (1, 3), Verdict::NotSure, "bob"),
+        ];
+
+        let view = build(vec![1, 2, 3], &log);
+        let mut audited: Vec<(i64, i64)> = view
+            .pairs_to_audit(5, 7)
+            .into_iter()
+            .map(|(a, b, lead)| {
+                assert_eq!(lead, 1.0, "a single vote leads all the way");
+                (a, b)
+            })
+            .collect();
+        audited.sort_unstable();
+
+        assert_eq!(audited, [(1, 2), (2, 3)]);
+        assert_eq!(view.tally.not_sure, 1);
+        assert!(view.pairs_to_reask(&log).is_empty());
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/projects/{project}/conflicts", get(api::review::conflicts))
         .route("/projects/{project}/awaiting", get(api::review::awaiting))
+        .route(
+            "/projects/{project}/annotators",
+            get(api::review::annotators),
+        )
         .route("/projects/{project}/embeddings", get(api::embeddings))
         .route("/answers", post(api::answer));
 

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::keep_alive::KeepAlive;
-use crate::selection::{self, Snapshot};
+use crate::selection::{self, Budget, Snapshot};
 
 /// How often the process that opens a project's first round refreshes its heartbeat.
 const FIRST_ROUND_HEARTBEAT: Duration = Duration::from_secs(1);
@@ -129,6 +129,11 @@ pub async fn open_first_round(
         let snapshot = Snapshot::load(db, project).await?;
         let raw = snapshot.raw_embeddings(project)?;
         let ids = snapshot.table.ids.clone();
+        // A first round has no answers, so nothing to audit.
+        let budget = Budget {
+            pairs: budget,
+            audit_share: 0.0,
+        };
         let choices = selection::choose(db, project, claim.round_id, ids, raw, budget).await?;
         selection::open(db, &claim, None, &choices, json!({})).await
     }

@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 
-use akin_core::select::{self, SelectionRequest};
-use akin_core::{Embeddings, Strategy};
+use akin_core::select::{SelectionRequest, select_mix};
+use akin_core::{Embeddings, StrategyMix};
+use akin_store::answers::LoggedAnswer;
 use akin_store::claims::{self, Claim};
 use akin_store::items::ItemTable;
 use akin_store::projects::Project;
@@ -15,7 +16,7 @@ use akin_store::{answers, items, queries};
 use akin_trainer::ImageSet;
 use sqlx::PgPool;
 
-use crate::graph_view::{self, AnswerGraph, REASK_STRATEGY};
+use crate::graph_view::{self, AUDIT_STRATEGY, AnswerGraph, REASK_STRATEGY};
 use crate::orchestrator::RoundError;
 
 /// The items and the answer graph as they stood when a round began.
@@ -67,9 +68,24 @@ fn pixels_per_item(project: &Project) -> usize {
     project.channels.max(0) as usize * side * side
 }
 
-/// Chooses up to `budget` pairs among `item_ids` (the rows of `embeddings`): first the
-/// pairs in conflict that need another answer (at most half the budget, so that a project
-/// with many conflicts still learns something new), then the exemplar strategy's choice. Reads
+/// How many pairs a round writes, and the share of them spent auditing settled pairs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    pub pairs: usize,
+    /// In `0..=0.5`; see [`crate::Settings::audit_share`].
+    pub audit_share: f64,
+}
+
+impl Budget {
+    fn audits(&self) -> usize {
+        (self.pairs as f64 * self.audit_share).round() as usize
+    }
+}
+
+/// Chooses up to `budget.pairs` pairs among `item_ids` (the rows of `embeddings`): first the
+/// pairs the majority has not settled that need another answer (at most half the budget, so
+/// that a project with many conflicts still learns something new), then the audits of
+/// settled pairs, then new pairs split between the strategies by the project's mix. Reads
 /// the answer log afresh, so that answers given while the round trained are never asked
 /// about again.
 pub(crate) async fn choose(
@@ -78,49 +94,95 @@ pub(crate) async fn choose(
     round_id: i64,
     item_ids: Vec<i64>,
     embeddings: Embeddings,
-    budget: usize,
+    budget: Budget,
 ) -> Result<Vec<NewQuery>, RoundError> {
     let log = answers::entries(db, project.id).await?;
     let asked = queries::asked_pairs(db, project.id).await?;
+    let pending: HashSet<(i64, i64)> = queries::pending_pairs(db, project.id)
+        .await?
+        .into_iter()
+        .collect();
+    let mix = project.effective_mix();
+    let seed = round_id as u64;
+
     let choices = tokio::task::spawn_blocking(move || {
         let view = graph_view::build(item_ids, &log);
-        let mut chosen: Vec<NewQuery> = view
-            .pairs_to_reask(&log)
-            .into_iter()
-            .take(budget.div_ceil(2))
-            .map(|(item_a, item_b)| NewQuery {
-                item_a,
-                item_b,
-                strategy: REASK_STRATEGY.to_owned(),
-                score: 1.0,
-            })
-            .collect();
-        let index_of = |id: i64| view.item_ids.binary_search(&id).ok();
-        let asked: HashSet<(usize, usize)> = asked
-            .iter()
-            .filter_map(|&(a, b)| Some((index_of(a)?, index_of(b)?)))
-            .collect();
-        let request = SelectionRequest {
-            graph: &view.graph,
-            embeddings: &embeddings,
-            budget: budget - chosen.len(),
-            seed: round_id as u64,
-            already_asked: &asked,
-        };
-        chosen.extend(
-            select::select(Strategy::Exemplar, &request)
-                .into_iter()
-                .map(|choice| NewQuery {
-                    item_a: view.item_ids[choice.a],
-                    item_b: view.item_ids[choice.b],
-                    strategy: choice.strategy.as_str().to_owned(),
-                    score: choice.score,
-                }),
-        );
+        let mut chosen = second_opinions(&view, &log, &pending, budget, seed);
+        let left = budget.pairs.saturating_sub(chosen.len());
+        chosen.extend(new_pairs(&view, &asked, &embeddings, &mix, left, seed));
         chosen
     })
     .await?;
     Ok(choices)
+}
+
+/// Pairs answered before that need another answer: re-asks of unsettled pairs, then audits
+/// of settled ones that are not pending already. A re-ask scores 1; an audit scores the lead
+/// of the verdict it checks.
+fn second_opinions(
+    view: &AnswerGraph,
+    log: &[LoggedAnswer],
+    pending: &HashSet<(i64, i64)>,
+    budget: Budget,
+    seed: u64,
+) -> Vec<NewQuery> {
+    let query = |item_a, item_b, strategy: &str, score| NewQuery {
+        item_a,
+        item_b,
+        strategy: strategy.to_owned(),
+        score,
+    };
+    let mut chosen: Vec<NewQuery> = view
+        .pairs_to_reask(log)
+        .into_iter()
+        .take(budget.pairs.div_ceil(2))
+        .map(|(a, b)| query(a, b, REASK_STRATEGY, 1.0))
+        .collect();
+
+    let audits = budget.audits().min(budget.pairs - chosen.len());
+    if audits > 0 {
+        let drawn = view.pairs_to_audit(audits + pending.len(), seed);
+        chosen.extend(
+            drawn
+                .into_iter()
+                .filter(|&(a, b, _)| !pending.contains(&(a, b)))
+                .take(audits)
+                .map(|(a, b, lead)| query(a, b, AUDIT_STRATEGY, lead as f32)),
+        );
+    }
+    chosen
+}
+
+/// Up to `budget` pairs never asked before, split between the strategies by `mix`.
+fn new_pairs(
+    view: &AnswerGraph,
+    asked: &[(i64, i64)],
+    embeddings: &Embeddings,
+    mix: &StrategyMix,
+    budget: usize,
+    seed: u64,
+) -> Vec<NewQuery> {
+    let index_of = |id: i64| view.item_ids.binary_search(&id).ok();
+    let asked: HashSet<(usize, usize)> = asked
+        .iter()
+        .filter_map(|&(a, b)| Some((index_of(a)?, index_of(b)?)))
+        .collect();
+    let request = SelectionRequest {
+        graph: &view.graph,
+        embeddings,
+        budget,
+        seed,
+        already_asked: &asked,
+    };
+    select_mix(mix, &request)
+        .into_iter()
+        .map(|choice| NewQuery {
+            item_a: view.item_ids[choice.a],
+            item_b: view.item_ids[choice.b],
+            strategy: choice.strategy.as_str().to_owned(),
+            score: choice.score,
+        })
+        .collect()
 }
 
 /// In one transaction, and only while `claim` holds: retires the unleased pending pairs of

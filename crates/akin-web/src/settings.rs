@@ -26,6 +26,9 @@ pub struct Settings {
     pub train_steps: usize,
     /// `AKIN_QUERIES_PER_ROUND`: pairs a round writes.
     pub queries_per_round: usize,
+    /// `AKIN_AUDIT_SHARE`: the share (0 to 0.5) of each round's pairs spent asking settled
+    /// pairs again, so that wrong answers surface.
+    pub audit_share: f64,
     /// `AKIN_LEASE_SECONDS`: how long an annotator holds a pair.
     pub lease_seconds: f64,
     /// `AKIN_WORKER`: whether `akin serve` runs a round worker in process (on or off).
@@ -77,6 +80,7 @@ impl Settings {
                 "AKIN_QUERIES_PER_ROUND",
                 read("AKIN_QUERIES_PER_ROUND", "200"),
             )?,
+            audit_share: share_up_to_half("AKIN_AUDIT_SHARE", read("AKIN_AUDIT_SHARE", "0.05"))?,
             lease_seconds: parse("AKIN_LEASE_SECONDS", read("AKIN_LEASE_SECONDS", "300"))?,
             worker: parse_switch("AKIN_WORKER", read("AKIN_WORKER", "on"))?,
             worker_name: lookup("AKIN_WORKER_NAME")
@@ -135,6 +139,19 @@ fn positive(key: &'static str, value: String) -> Result<f64, SettingsError> {
     }
 }
 
+fn share_up_to_half(key: &'static str, value: String) -> Result<f64, SettingsError> {
+    let share: f64 = parse(key, value.clone())?;
+    if (0.0..=0.5).contains(&share) {
+        Ok(share)
+    } else {
+        Err(SettingsError {
+            key,
+            value,
+            reason: "expected a share from 0 to 0.5".into(),
+        })
+    }
+}
+
 fn at_least_one(key: &'static str, n: i32) -> Result<i32, SettingsError> {
     if n >= 1 {
         Ok(n)
@@ -172,6 +189,7 @@ impl fmt::Debug for Settings {
             .field("trainer_threads", &self.trainer_threads)
             .field("train_steps", &self.train_steps)
             .field("queries_per_round", &self.queries_per_round)
+            .field("audit_share", &self.audit_share)
             .field("lease_seconds", &self.lease_seconds)
             .field("worker", &self.worker)
             .field("worker_name", &self.worker_name)
@@ -211,6 +229,7 @@ mod tests {
         assert!(settings.worker);
         assert_eq!(settings.round_stale_seconds, 60.0);
         assert_eq!(settings.round_max_attempts, 2);
+        assert_eq!(settings.audit_share, 0.05);
         assert!(
             settings
                 .worker_name
@@ -242,6 +261,21 @@ mod tests {
         assert!(zero_stale.is_err());
         assert!(no_attempts.is_err());
         assert!(bad_switch.is_err());
+    }
+
+    #[test]
+    fn the_audit_share_runs_from_none_to_half_a_round() {
+        let share = |value: &'static str| {
+            Settings::from_lookup(|k| (k == "AKIN_AUDIT_SHARE").then(|| value.into()))
+                .map(|s| s.audit_share)
+        };
+
+        assert_eq!(share("0").expect("none"), 0.0);
+        assert_eq!(share("0.5").expect("half"), 0.5);
+        assert!(share("0.6").is_err());
+        assert!(share("-0.1").is_err());
+        assert!(share("NaN").is_err());
+        assert!(share("some").is_err());
     }
 
     #[test]

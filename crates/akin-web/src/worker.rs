@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::Settings;
 use crate::keep_alive::KeepAlive;
 use crate::orchestrator::RoundError;
-use crate::selection::{self, Snapshot};
+use crate::selection::{self, Budget, Snapshot};
 
 /// Longest pause between two heartbeats, however long the stale threshold.
 const MAX_HEARTBEAT: Duration = Duration::from_secs(5);
@@ -39,6 +39,7 @@ pub struct RoundWorker {
     data_dir: PathBuf,
     train_steps: usize,
     queries_per_round: usize,
+    audit_share: f64,
     poll: Duration,
     heartbeat: Duration,
     stale_after_seconds: f64,
@@ -57,6 +58,7 @@ impl RoundWorker {
             data_dir: settings.data_dir.clone(),
             train_steps: settings.train_steps,
             queries_per_round: settings.queries_per_round,
+            audit_share: settings.audit_share,
             poll: Duration::from_secs_f64(settings.worker_poll_seconds),
             heartbeat: (stale_after / 6).clamp(MIN_HEARTBEAT, MAX_HEARTBEAT),
             stale_after_seconds: settings.round_stale_seconds,
@@ -228,7 +230,10 @@ impl RoundWorker {
             "label_recovery": akin_core::metrics::label_recovery(graph),
         });
         let ids = snapshot.table.ids.clone();
-        let budget = self.queries_per_round;
+        let budget = Budget {
+            pairs: self.queries_per_round,
+            audit_share: self.audit_share,
+        };
         let choices = selection::choose(
             &self.db,
             &project,

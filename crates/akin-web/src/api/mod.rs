@@ -4,7 +4,7 @@
 pub mod review;
 pub mod rounds;
 
-use akin_core::Verdict;
+use akin_core::{StrategyMix, Verdict};
 use akin_store::answers::{self, AnswerError, NewAnswer, Recorded};
 use akin_store::projects::{self, Project};
 use akin_store::{models, queries};
@@ -50,6 +50,7 @@ async fn project_body(state: &AppState, project: &Project) -> Result<Value, AppE
         "channels": project.channels,
         "image_size": project.image_size,
         "auto_advance_share": project.auto_advance_share,
+        "strategy_mix": project.effective_mix(),
         "items": stats.items,
         "answers": stats.answers,
         "pending_queries": stats.pending_queries,
@@ -58,8 +59,10 @@ async fn project_body(state: &AppState, project: &Project) -> Result<Value, AppE
 }
 
 /// `PATCH /api/v1/projects/{project}` (admin): changes the project's settings. Accepts
-/// `{"auto_advance_share": x}` with 0 < x <= 1, or null to turn auto-advance off; answers
-/// with the project as `GET` shows it.
+/// `{"auto_advance_share": x}` with 0 < x <= 1, or null to turn auto-advance off, and
+/// `{"strategy_mix": {"exemplar": 0.5, "monitor": 0.5}}` (relative weights; left-out
+/// strategies get 0), or null for the default mix. Changes all or nothing; answers with the
+/// project as `GET` shows it.
 pub async fn update_project(
     _admin: Admin,
     State(state): State<AppState>,
@@ -68,16 +71,30 @@ pub async fn update_project(
 ) -> Result<Response, AppError> {
     let Json(changes) = body.map_err(|e| AppError::invalid(e.body_text()))?;
     let mut share = None;
+    let mut mix = None;
     for (key, value) in &changes {
         match key.as_str() {
             "auto_advance_share" => share = Some(parse_share(value)?),
+            "strategy_mix" => mix = Some(parse_mix(value)?),
             other => return Err(AppError::invalid(format!("unknown setting {other:?}"))),
         }
     }
     let mut project = project_by_name(&state, &name).await?;
 
+    let mut tx = state.db.begin().await?;
     if let Some(share) = share {
-        project = projects::set_auto_advance(&state.db, project.id, share).await?;
+        project = projects::set_auto_advance(&mut *tx, project.id, share).await?;
+    }
+    if let Some(mix) = &mix {
+        project = projects::set_strategy_mix(&mut *tx, project.id, mix.as_ref()).await?;
+    }
+    tx.commit().await?;
+
+    if let Some(mix) = mix {
+        tracing::info!(project.name = %project.name, ?mix,
+            "strategy mix of {} set to {mix:?}", project.name);
+    }
+    if let Some(share) = share {
         tracing::info!(project.name = %project.name, share,
             "auto-advance of {} set to {share:?}", project.name);
         if let Err(e) = state.orchestrator.advance_if_due(project.id).await {
@@ -85,6 +102,17 @@ pub async fn update_project(
         }
     }
     Ok(Json(project_body(&state, &project).await?).into_response())
+}
+
+fn parse_mix(value: &Value) -> Result<Option<StrategyMix>, AppError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let mix: StrategyMix = serde_json::from_value(value.clone())
+        .map_err(|e| AppError::invalid(format!("strategy_mix: {e}")))?;
+    mix.validate()
+        .map_err(|e| AppError::invalid(format!("strategy_mix: {e}")))?;
+    Ok(Some(mix))
 }
 
 fn parse_share(value: &Value) -> Result<Option<f32>, AppError> {

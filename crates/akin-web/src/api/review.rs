@@ -1,5 +1,6 @@
-//! What the answers disagree on, for admins: the pairs whose answers contradict the graph,
-//! and the re-asked pairs that wait for more answers. Both name annotators.
+//! What the answers disagree on, for admins: the pairs whose answers nothing settles, the
+//! re-asked pairs that wait for more answers, and how far each annotator is trusted. All
+//! name annotators.
 
 use akin_store::{answers, items, queries};
 use axum::Json;
@@ -12,8 +13,9 @@ use crate::auth::Admin;
 use crate::error::AppError;
 use crate::graph_view;
 
-/// `GET /api/v1/projects/{project}/conflicts` (admin): every pair whose answers contradict
-/// the closed graph, with what the graph says and each answer's verdict and annotator.
+/// `GET /api/v1/projects/{project}/conflicts` (admin): every pair whose answers nothing
+/// settles (the majority contradicts the closed graph, or the votes are split), with what
+/// the graph says and each answer's verdict and annotator.
 pub async fn conflicts(
     _admin: Admin,
     State(state): State<AppState>,
@@ -39,4 +41,23 @@ pub async fn awaiting(
 ) -> Result<Response, AppError> {
     let project = project_by_name(&state, &name).await?;
     Ok(Json(queries::awaiting(&state.db, project.id).await?).into_response())
+}
+
+/// `GET /api/v1/projects/{project}/annotators` (admin): every annotator with an answer, by
+/// name, with their reliability (in `0..1`, how often they agree with what is settled) and
+/// how many answers they gave.
+pub async fn annotators(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let project = project_by_name(&state, &name).await?;
+    let item_ids = items::ids(&state.db, project.id).await?;
+    let log = answers::entries(&state.db, project.id).await?;
+
+    let reliability =
+        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log).reliability)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(reliability).into_response())
 }
