@@ -15,7 +15,9 @@ fn write_image(path: &Path, width: u32, height: u32) {
 }
 
 async fn item_count(sandbox: &Sandbox, project: &str) -> i64 {
-    let mut db = sqlx::PgConnection::connect(&sandbox.database_url).await.expect("connects");
+    let mut db = sqlx::PgConnection::connect(&sandbox.database_url)
+        .await
+        .expect("connects");
     sqlx::query_scalar(
         "SELECT count(*) FROM items JOIN projects p ON p.id = project_id WHERE p.name = $1",
     )
@@ -33,7 +35,11 @@ async fn a_folder_import_takes_every_decodable_image_and_names_the_rest() {
     write_image(&folder.path().join("a.png"), 40, 30);
     write_image(&folder.path().join("nested/b.jpg"), 100, 80);
     write_image(&folder.path().join("nested/deeper/c.png"), 16, 16);
-    std::fs::write(folder.path().join("nested/broken.png"), b"not an image at all").expect("w");
+    std::fs::write(
+        folder.path().join("nested/broken.png"),
+        b"not an image at all",
+    )
+    .expect("w");
     std::fs::write(folder.path().join("notes.txt"), b"ignored").expect("written");
     let path = folder.path().to_str().expect("utf-8 path");
 
@@ -44,8 +50,14 @@ async fn a_folder_import_takes_every_decodable_image_and_names_the_rest() {
     let stdout = String::from_utf8_lossy(&first.stdout);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(stdout.contains("3 new items, 1 files skipped"), "{stdout}");
-    assert!(stderr.contains("nested/broken.png"), "the skipped file is named: {stderr}");
-    assert!(again.contains("0 new items"), "a second import adds nothing: {again}");
+    assert!(
+        stderr.contains("nested/broken.png"),
+        "the skipped file is named: {stderr}"
+    );
+    assert!(
+        again.contains("0 new items"),
+        "a second import adds nothing: {again}"
+    );
     assert_eq!(item_count(&sandbox, "photos").await, 3);
     sandbox.drop_database().await;
 }
@@ -62,7 +74,14 @@ async fn a_truncated_idx_file_is_refused_with_a_clear_error_and_imports_nothing(
     std::fs::write(dataset.path().join("train-labels-idx1-ubyte"), &labels).expect("written");
     let dir = dataset.path().to_str().expect("utf-8 path");
 
-    let output = sandbox.run(&["import", "fashion-mnist", "--project", "fm", "--dataset-dir", dir]);
+    let output = sandbox.run(&[
+        "import",
+        "fashion-mnist",
+        "--project",
+        "fm",
+        "--dataset-dir",
+        dir,
+    ]);
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -81,10 +100,20 @@ async fn a_labels_file_in_place_of_the_images_is_named_as_such() {
     std::fs::write(dataset.path().join("train-labels-idx1-ubyte"), &labels).expect("written");
     let dir = dataset.path().to_str().expect("utf-8 path");
 
-    let output = sandbox.run(&["import", "fashion-mnist", "--project", "fm", "--dataset-dir", dir]);
+    let output = sandbox.run(&[
+        "import",
+        "fashion-mnist",
+        "--project",
+        "fm",
+        "--dataset-dir",
+        dir,
+    ]);
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("labels file given where images expected"), "{stderr}");
+    assert!(
+        stderr.contains("labels file given where images expected"),
+        "{stderr}"
+    );
     sandbox.drop_database().await;
 }
