@@ -25,14 +25,28 @@ async fn next_pair(server: &Server, annotator: &str) -> Option<Value> {
 }
 
 async fn post_answer(server: &Server, query_id: i64, verdict: &str, key: &str) -> StatusCode {
-    send_answer(
-        server.http.clone(),
-        server.url("/api/v1/answers"),
-        query_id,
-        verdict,
-        key,
-    )
-    .await
+    post_answer_as(server, "tester", query_id, verdict, key).await
+}
+
+/// Answers as `annotator`; an annotator answers a pair at most once.
+async fn post_answer_as(
+    server: &Server,
+    annotator: &str,
+    query_id: i64,
+    verdict: &str,
+    key: &str,
+) -> StatusCode {
+    let body = json!({ "query_id": query_id, "verdict": verdict, "idempotency_key": key,
+                       "annotator": annotator });
+    let url = server.url("/api/v1/answers");
+    server
+        .http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent")
+        .status()
 }
 
 async fn send_answer(
@@ -97,7 +111,7 @@ async fn answer_pairs(server: &Server, count: usize, tag: &str) -> usize {
         let verdict = if i % 3 == 0 { "same" } else { "different" };
         let id = pair["query_id"].as_i64().expect("query id");
         assert_eq!(
-            post_answer(server, id, verdict, &format!("{tag}-{i}")).await,
+            post_answer_as(server, tag, id, verdict, &format!("{tag}-{i}")).await,
             StatusCode::CREATED
         );
         answered += 1;

@@ -1,7 +1,7 @@
 //! End-to-end: how pairs reach annotators. Two annotators never hold one pair; a reload
 //! neither loses nor repeats one; an expired lease puts its pair back; a pair asked again
 //! goes only to someone who has not answered it, and the review API shows why and how far
-//! each annotator is trusted.
+//! each annotator is trusted; a planted known pair weighs down whoever misses it.
 
 mod support;
 
@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
-use support::Sandbox;
+use serde_json::{Value, json};
+use support::{Sandbox, Server};
 
 const PROJECT: &str = "leases";
 
@@ -254,6 +254,168 @@ async fn a_pair_in_conflict_is_asked_again_only_of_someone_who_has_not_answered_
     assert_eq!(annotators[0]["answers"], 2);
     assert_eq!(bob_again, StatusCode::CONFLICT);
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+/// `GET /api/v1/projects/{PROJECT}/{path}` as admin.
+async fn admin_get(server: &Server, path: &str) -> Value {
+    let url = server.url(&format!("/api/v1/projects/{PROJECT}/{path}"));
+    let response = server.admin(server.http.get(url)).send().await;
+    response.expect("sent").json().await.expect("json")
+}
+
+/// Two items of the project whose pair round 0 did not ask.
+async fn an_unasked_pair(sandbox: &Sandbox) -> (i64, i64) {
+    let mut db = sandbox.connect().await;
+    sqlx::query_as(
+        "SELECT a.id, b.id FROM items a JOIN items b ON a.id < b.id
+         WHERE NOT EXISTS (SELECT 1 FROM queries q WHERE q.item_a = a.id AND q.item_b = b.id)
+         ORDER BY a.id, b.id LIMIT 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("an unasked pair")
+}
+
+/// Starts a round and answers its pairs as `annotator` until the known `pair` (answered with
+/// `verdict`) and two others ("different") are answered. Returns the known pair as
+/// `queries/next` showed it.
+async fn answer_a_round(
+    server: &Server,
+    annotator: &str,
+    pair: (i64, i64),
+    verdict: &str,
+) -> Value {
+    let round_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    server.wait_until_open(PROJECT, round_id).await;
+    let mut shown = None;
+    let mut others = 0;
+    while shown.is_none() || others < 2 {
+        let next = server
+            .next_pair(PROJECT, annotator)
+            .await
+            .expect("the round planted the known pair");
+        let id = query_id(&next);
+        let items = (next["item_a"]["id"].as_i64(), next["item_b"]["id"].as_i64());
+        let is_known =
+            items == (Some(pair.0), Some(pair.1)) || items == (Some(pair.1), Some(pair.0));
+        let given = if is_known { verdict } else { "different" };
+        let key = format!("{annotator}-{id}");
+        assert_eq!(
+            server.answer(id, given, annotator, &key).await,
+            StatusCode::CREATED
+        );
+        if is_known {
+            shown = Some(next);
+        } else {
+            others += 1;
+        }
+    }
+    shown.expect("answered the known pair")
+}
+
+#[tokio::test]
+async fn a_planted_known_pair_settles_itself_and_weighs_down_the_annotator_who_misses_it() {
+    let sandbox = Sandbox::new("leases_known");
+    import(&sandbox, 20);
+    let server = sandbox.serve().await;
+    let (a, b) = an_unasked_pair(&sandbox).await;
+    let known_url = server.url(&format!("/api/v1/projects/{PROJECT}/known-pairs"));
+    let post = |body: Value| {
+        server
+            .admin(server.http.post(&known_url))
+            .json(&body)
+            .send()
+    };
+    let mut refused = Vec::new();
+    for body in [
+        json!({ "item_a": a, "item_b": b, "verdict": "not_sure" }),
+        json!({ "item_a": a, "item_b": b, "verdict": "maybe" }),
+        json!({ "item_a": a, "item_b": a, "verdict": "same" }),
+        json!({ "item_a": a, "item_b": 999_999_999, "verdict": "same" }),
+        json!({ "item_a": a, "verdict": "same" }),
+    ] {
+        refused.push(post(body).await.expect("sent").status());
+    }
+    let anonymous = server
+        .http
+        .post(&known_url)
+        .json(&json!({ "item_a": a, "item_b": b, "verdict": "same" }))
+        .send()
+        .await
+        .expect("sent")
+        .status();
+    let known_before = admin_get(&server, "known-pairs").await;
+    let planted = post(json!({ "item_a": b, "item_b": a, "verdict": "same" }))
+        .await
+        .expect("sent")
+        .status();
+    let repeated = post(json!({ "item_a": a, "item_b": b, "verdict": "same" }))
+        .await
+        .expect("sent")
+        .status();
+    let known_after = admin_get(&server, "known-pairs").await;
+
+    let shown_to_ann = answer_a_round(&server, "ann", (a, b), "same").await;
+    let shown_to_bob = answer_a_round(&server, "bob", (a, b), "different").await;
+    let conflicts = admin_get(&server, "conflicts").await;
+    let annotators = admin_get(&server, "annotators").await;
+    let mut db = sandbox.connect().await;
+    let strategies: Vec<String> =
+        sqlx::query_scalar("SELECT strategy FROM queries WHERE item_a = $1 AND item_b = $2")
+            .bind(a)
+            .bind(b)
+            .fetch_all(&mut db)
+            .await
+            .expect("strategies");
+
+    assert!(
+        refused
+            .iter()
+            .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{refused:?}"
+    );
+    assert_eq!(anonymous, StatusCode::UNAUTHORIZED);
+    assert_eq!(known_before, json!([]));
+    assert_eq!((planted, repeated), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(
+        known_after.as_array().expect("list").len(),
+        1,
+        "{known_after}"
+    );
+    assert_eq!(known_after[0]["item_a"], a);
+    assert_eq!(known_after[0]["item_b"], b);
+    assert_eq!(known_after[0]["verdict"], "same");
+    assert_eq!(strategies, ["known", "known"]);
+    for shown in [&shown_to_ann, &shown_to_bob] {
+        assert!(
+            shown.get("strategy").is_none(),
+            "a planted pair shows: {shown}"
+        );
+    }
+    let known_listed = conflicts
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|c| c["item_a"] == a && c["item_b"] == b);
+    assert!(!known_listed, "the known pair is settled: {conflicts}");
+    let trust = |name: &str| {
+        let entry = annotators
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["annotator"] == name);
+        entry.expect("listed")["reliability"]
+            .as_f64()
+            .expect("number")
+    };
+    assert!(
+        trust("bob") < trust("ann"),
+        "bob missed the known pair: {annotators}"
+    );
     server.stop().await;
     sandbox.drop_database().await;
 }

@@ -189,7 +189,7 @@ pub async fn log(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i
         .collect())
 }
 
-fn parse_verdict(name: &str) -> Result<Verdict> {
+pub(crate) fn parse_verdict(name: &str) -> Result<Verdict> {
     name.parse()
         .map_err(|_| StoreError::Corrupt(format!("unknown verdict {name:?}")))
 }

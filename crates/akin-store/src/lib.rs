@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod claims;
 mod db;
 pub mod items;
+pub mod known_pairs;
 pub mod models;
 pub mod projects;
 pub mod queries;

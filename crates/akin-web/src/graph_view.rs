@@ -1,7 +1,8 @@
 //! How the answer log becomes the graph the service works with. This is the one place that
 //! decides which answers count: every annotator's latest answer to a pair is a vote, pairs
 //! are settled by the reliability-weighted majority of their votes ([`consensus::settle`]),
-//! and settled verdicts that contradict the closed graph are set aside and asked again.
+//! known pairs outweigh every vote, and settled verdicts that contradict the closed graph are
+//! set aside and asked again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -80,16 +81,11 @@ pub struct PairAnswer {
     pub created_at: DateTime<Utc>,
 }
 
-/// Builds the graph of `log` over `item_ids` (sorted). Answers about items outside the list
-/// (imported after a snapshot was taken) are left out.
-pub fn build(item_ids: Vec<i64>, log: &[LoggedAnswer]) -> AnswerGraph {
-    // No project plants pairs with a known answer yet, so reliability rests on agreement
-    // with settled pairs alone, and a project annotated by one person cannot judge them.
-    build_with_gold(item_ids, log, &[])
-}
-
-/// [`build`], with `gold` pairs (ids and the known verdict) that outweigh any vote.
-fn build_with_gold(
+/// Builds the graph of `log` over `item_ids` (sorted), with `gold` pairs (ids and the known
+/// verdict, as [`akin_store::known_pairs::gold`] gives them) that outweigh any vote and
+/// count in every annotator's reliability. Answers and gold pairs about items outside the
+/// list (imported after a snapshot was taken) are left out.
+pub fn build(
     item_ids: Vec<i64>,
     log: &[LoggedAnswer],
     gold: &[(i64, i64, Verdict)],
@@ -297,7 +293,7 @@ mod tests {
             answer(5, (10, 30), Verdict::Different, "bob"),
         ];
 
-        let view = build(vec![10, 20, 30, 40], &log);
+        let view = build(vec![10, 20, 30, 40], &log, &[]);
         let conflicts = view.conflicts(&log);
 
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
@@ -321,7 +317,7 @@ mod tests {
             answer(3, (1, 2), Verdict::Same, "bob"),
         ];
 
-        let view = build(vec![1, 2, 3], &log);
+        let view = build(vec![1, 2, 3], &log, &[]);
 
         assert_eq!(view.graph.relation(0, 1), Relation::Same);
         assert!(view.conflicts(&log).is_empty());
@@ -341,17 +337,60 @@ mod tests {
     }
 
     #[test]
+    fn a_known_pair_outweighs_a_majority_against_it_and_weighs_down_those_who_missed_it() {
+        let log = [
+            answer(1, (1, 2), Verdict::Different, "bob"),
+            answer(2, (1, 2), Verdict::Different, "cy"),
+            answer(3, (1, 2), Verdict::Same, "ann"),
+            answer(4, (2, 3), Verdict::Different, "ann"),
+            answer(5, (2, 3), Verdict::Different, "bob"),
+        ];
+        let gold = [(1, 2, Verdict::Same)];
+
+        let without = build(vec![1, 2, 3], &log, &[]);
+        let with = build(vec![1, 2, 3], &log, &gold);
+
+        assert_eq!(without.graph.relation(0, 1), Relation::Different);
+        assert_eq!(with.graph.relation(0, 1), Relation::Same);
+        assert!(
+            with.conflicts(&log).is_empty(),
+            "{:?}",
+            with.conflicts(&log)
+        );
+        assert!(with.pairs_to_reask(&log).is_empty());
+        assert!(
+            with.pairs_to_audit(5, 1)
+                .iter()
+                .all(|&(a, b, _)| (a, b) != (1, 2))
+        );
+        let trust = |view: &AnswerGraph, name: &str| {
+            let found = view.reliability.iter().find(|r| r.annotator == name);
+            found.expect("listed").reliability
+        };
+        assert!(
+            trust(&with, "bob") < trust(&with, "ann"),
+            "{:?}",
+            with.reliability
+        );
+        assert!(
+            trust(&without, "bob") > trust(&without, "ann"),
+            "{:?}",
+            without.reliability
+        );
+    }
+
+    #[test]
     fn a_split_pair_is_asked_again_until_it_has_enough_answers_and_stays_listed() {
         let mut log = vec![
             answer(1, (1, 2), Verdict::Same, "ann"),
             answer(2, (1, 2), Verdict::Different, "bob"),
         ];
-        let before = build(vec![1, 2, 3], &log).pairs_to_reask(&log);
+        let before = build(vec![1, 2, 3], &log, &[]).pairs_to_reask(&log);
         log.push(answer(3, (1, 2), Verdict::Same, "cy"));
         log.push(answer(4, (1, 2), Verdict::Different, "dee"));
         log.push(answer(5, (1, 2), Verdict::Same, "eve"));
 
-        let view = build(vec![1, 2, 3], &log);
+        let view = build(vec![1, 2, 3], &log, &[]);
         let after = view.pairs_to_reask(&log);
         let conflicts = view.conflicts(&log);
 
@@ -371,7 +410,7 @@ mod tests {
             answer(3, (1, 3), Verdict::NotSure, "bob"),
         ];
 
-        let view = build(vec![1, 2, 3], &log);
+        let view = build(vec![1, 2, 3], &log, &[]);
         let mut audited: Vec<(i64, i64)> = view
             .pairs_to_audit(5, 7)
             .into_iter()
@@ -394,7 +433,7 @@ mod tests {
             answer(2, (2, 99), Verdict::Different, "ann"),
         ];
 
-        let view = build(vec![1, 2, 3], &log);
+        let view = build(vec![1, 2, 3], &log, &[]);
 
         assert_eq!(
             view.tally,
@@ -414,7 +453,7 @@ mod tests {
             answer(2, (2, 3), Verdict::Different, "ann"),
         ];
 
-        let warnings = build(vec![1, 2, 3], &log).warnings();
+        let warnings = build(vec![1, 2, 3], &log, &[]).warnings();
 
         assert!(
             warnings
@@ -432,7 +471,7 @@ mod tests {
             answer(2, (2, 3), Verdict::Same, "ann"),
         ];
 
-        let warnings = build(vec![1, 2, 3], &log).warnings();
+        let warnings = build(vec![1, 2, 3], &log, &[]).warnings();
 
         assert!(
             warnings
@@ -450,7 +489,7 @@ mod tests {
             answer(2, (2, 3), Verdict::Different, "ann"),
         ];
 
-        let warnings = build(vec![1, 2, 3], &log).warnings();
+        let warnings = build(vec![1, 2, 3], &log, &[]).warnings();
 
         assert!(warnings.is_empty(), "{warnings:?}");
     }

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
             "/projects/{project}/annotators",
             get(api::review::annotators),
         )
+        .route(
+            "/projects/{project}/known-pairs",
+            post(api::known_pairs::set).get(api::known_pairs::list),
+        )
         .route("/projects/{project}/embeddings", get(api::embeddings))
         .route("/answers", post(api::answer));
 

@@ -129,10 +129,12 @@ pub async fn open_first_round(
         let snapshot = Snapshot::load(db, project).await?;
         let raw = snapshot.raw_embeddings(project)?;
         let ids = snapshot.table.ids.clone();
-        // A first round has no answers, so nothing to audit.
+        // A first round has no answers to audit, and no known pairs: they name items that
+        // this import has just added.
         let budget = Budget {
             pairs: budget,
             audit_share: 0.0,
+            known_share: 0.0,
         };
         let choices = selection::choose(db, project, claim.round_id, ids, raw, budget).await?;
         selection::open(db, &claim, None, &choices, json!({})).await

@@ -2,17 +2,17 @@
 //! pairs on the freshest answer graph, and the transaction that writes them and opens the
 //! round. Graph building and selection run on the blocking pool.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use akin_core::select::{SelectionRequest, select_mix};
-use akin_core::{Embeddings, StrategyMix};
+use akin_core::{Embeddings, StrategyMix, Verdict};
 use akin_store::answers::LoggedAnswer;
 use akin_store::claims::{self, Claim};
 use akin_store::items::ItemTable;
 use akin_store::projects::Project;
 use akin_store::queries::NewQuery;
 use akin_store::rounds::{self, RoundState};
-use akin_store::{answers, items, queries};
+use akin_store::{answers, items, known_pairs, queries};
 use akin_trainer::ImageSet;
 use sqlx::PgPool;
 
@@ -34,9 +34,11 @@ impl Snapshot {
             return Err(RoundError::NoItems);
         }
         let log = answers::entries(db, project.id).await?;
+        let gold = known_pairs::gold(db, project.id).await?;
         let answers_used = log.len();
         let ids = table.ids.clone();
-        let answers = tokio::task::spawn_blocking(move || graph_view::build(ids, &log)).await?;
+        let answers =
+            tokio::task::spawn_blocking(move || graph_view::build(ids, &log, &gold)).await?;
         Ok(Self {
             table,
             answers,
@@ -68,26 +70,37 @@ fn pixels_per_item(project: &Project) -> usize {
     project.channels.max(0) as usize * side * side
 }
 
-/// How many pairs a round writes, and the share of them spent auditing settled pairs.
+/// The strategy stored with a query that plants a known pair among the others, so that each
+/// annotator is judged against answers that are known. Only admins see it.
+pub(crate) const KNOWN_STRATEGY: &str = "known";
+
+/// How many pairs a round writes, and the shares of them spent auditing settled pairs and
+/// planting known pairs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget {
     pub pairs: usize,
     /// In `0..=0.5`; see [`crate::Settings::audit_share`].
     pub audit_share: f64,
+    /// In `0..=0.5`; see [`crate::Settings::known_pair_share`].
+    pub known_share: f64,
 }
 
 impl Budget {
     fn audits(&self) -> usize {
         (self.pairs as f64 * self.audit_share).round() as usize
     }
+
+    fn plants(&self) -> usize {
+        (self.pairs as f64 * self.known_share).round() as usize
+    }
 }
 
 /// Chooses up to `budget.pairs` pairs among `item_ids` (the rows of `embeddings`): first the
 /// pairs the majority has not settled that need another answer (at most half the budget, so
 /// that a project with many conflicts still learns something new), then the audits of
-/// settled pairs, then new pairs split between the strategies by the project's mix. Reads
-/// the answer log afresh, so that answers given while the round trained are never asked
-/// about again.
+/// settled pairs, then planted known pairs, then new pairs split between the strategies by
+/// the project's mix. Reads the answer log afresh, so that answers given while the round
+/// trained are never asked about again.
 pub(crate) async fn choose(
     db: &PgPool,
     project: &Project,
@@ -97,6 +110,7 @@ pub(crate) async fn choose(
     budget: Budget,
 ) -> Result<Vec<NewQuery>, RoundError> {
     let log = answers::entries(db, project.id).await?;
+    let gold = known_pairs::gold(db, project.id).await?;
     let asked = queries::asked_pairs(db, project.id).await?;
     let pending: HashSet<(i64, i64)> = queries::pending_pairs(db, project.id)
         .await?
@@ -106,8 +120,12 @@ pub(crate) async fn choose(
     let seed = round_id as u64;
 
     let choices = tokio::task::spawn_blocking(move || {
-        let view = graph_view::build(item_ids, &log);
+        let view = graph_view::build(item_ids, &log, &gold);
         let mut chosen = second_opinions(&view, &log, &pending, budget, seed);
+        let plants = budget
+            .plants()
+            .min(budget.pairs.saturating_sub(chosen.len()));
+        chosen.extend(known_to_plant(&gold, &log, &pending, plants));
         let left = budget.pairs.saturating_sub(chosen.len());
         chosen.extend(new_pairs(&view, &asked, &embeddings, &mix, left, seed));
         chosen
@@ -151,6 +169,37 @@ fn second_opinions(
         );
     }
     chosen
+}
+
+/// Up to `count` known pairs to plant among the round's pairs, those answered least first.
+/// The graph decides known pairs, so no other strategy picks them; pending ones are left
+/// out, since a pair is never asked twice at once.
+fn known_to_plant(
+    gold: &[(i64, i64, Verdict)],
+    log: &[LoggedAnswer],
+    pending: &HashSet<(i64, i64)>,
+    count: usize,
+) -> Vec<NewQuery> {
+    let mut answers: HashMap<(i64, i64), usize> = HashMap::new();
+    for answer in log {
+        *answers.entry((answer.item_a, answer.item_b)).or_default() += 1;
+    }
+    let mut candidates: Vec<(usize, i64, i64)> = gold
+        .iter()
+        .filter(|&&(a, b, _)| !pending.contains(&(a, b)))
+        .map(|&(a, b, _)| (answers.get(&(a, b)).copied().unwrap_or(0), a, b))
+        .collect();
+    candidates.sort_unstable();
+    candidates
+        .into_iter()
+        .take(count)
+        .map(|(_, item_a, item_b)| NewQuery {
+            item_a,
+            item_b,
+            strategy: KNOWN_STRATEGY.to_owned(),
+            score: 1.0,
+        })
+        .collect()
 }
 
 /// Up to `budget` pairs never asked before, split between the strategies by `mix`.
@@ -213,4 +262,40 @@ pub(crate) async fn open(
     claims::set_state(&mut *tx, claim, RoundState::Open, None).await?;
     tx.commit().await?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn answer(pair: (i64, i64)) -> LoggedAnswer {
+        LoggedAnswer {
+            id: 0,
+            item_a: pair.0,
+            item_b: pair.1,
+            verdict: Verdict::Same,
+            annotator: "ann".to_owned(),
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn known_pairs_answered_least_are_planted_first_and_pending_ones_never() {
+        let gold = [
+            (1, 2, Verdict::Same),
+            (1, 3, Verdict::Different),
+            (2, 3, Verdict::Different),
+            (3, 4, Verdict::Same),
+        ];
+        let log = [answer((1, 2)), answer((1, 2)), answer((1, 3))];
+        let pending = HashSet::from([(2, 3)]);
+
+        let planted = known_to_plant(&gold, &log, &pending, 2);
+
+        let pairs: Vec<(i64, i64)> = planted.iter().map(|q| (q.item_a, q.item_b)).collect();
+        assert_eq!(pairs, [(3, 4), (1, 3)]);
+        assert!(planted.iter().all(|q| q.strategy == KNOWN_STRATEGY));
+    }
 }

@@ -29,6 +29,10 @@ pub struct Settings {
     /// `AKIN_AUDIT_SHARE`: the share (0 to 0.5) of each round's pairs spent asking settled
     /// pairs again, so that wrong answers surface.
     pub audit_share: f64,
+    /// `AKIN_KNOWN_PAIR_SHARE`: the share (0 to 0.5) of each round's pairs spent asking known
+    /// pairs, planted among the others, so that each annotator is judged against answers
+    /// that are known.
+    pub known_pair_share: f64,
     /// `AKIN_LEASE_SECONDS`: how long an annotator holds a pair.
     pub lease_seconds: f64,
     /// `AKIN_WORKER`: whether `akin serve` runs a round worker in process (on or off).
@@ -81,6 +85,10 @@ impl Settings {
                 read("AKIN_QUERIES_PER_ROUND", "200"),
             )?,
             audit_share: share_up_to_half("AKIN_AUDIT_SHARE", read("AKIN_AUDIT_SHARE", "0.05"))?,
+            known_pair_share: share_up_to_half(
+                "AKIN_KNOWN_PAIR_SHARE",
+                read("AKIN_KNOWN_PAIR_SHARE", "0.05"),
+            )?,
             lease_seconds: parse("AKIN_LEASE_SECONDS", read("AKIN_LEASE_SECONDS", "300"))?,
             worker: parse_switch("AKIN_WORKER", read("AKIN_WORKER", "on"))?,
             worker_name: lookup("AKIN_WORKER_NAME")
@@ -190,6 +198,7 @@ impl fmt::Debug for Settings {
             .field("train_steps", &self.train_steps)
             .field("queries_per_round", &self.queries_per_round)
             .field("audit_share", &self.audit_share)
+            .field("known_pair_share", &self.known_pair_share)
             .field("lease_seconds", &self.lease_seconds)
             .field("worker", &self.worker)
             .field("worker_name", &self.worker_name)
@@ -230,6 +239,7 @@ mod tests {
         assert_eq!(settings.round_stale_seconds, 60.0);
         assert_eq!(settings.round_max_attempts, 2);
         assert_eq!(settings.audit_share, 0.05);
+        assert_eq!(settings.known_pair_share, 0.05);
         assert!(
             settings
                 .worker_name
@@ -276,6 +286,21 @@ mod tests {
         assert!(share("-0.1").is_err());
         assert!(share("NaN").is_err());
         assert!(share("some").is_err());
+    }
+
+    #[test]
+    fn the_known_pair_share_runs_from_none_to_half_a_round() {
+        let share = |value: &'static str| {
+            Settings::from_lookup(|k| (k == "AKIN_KNOWN_PAIR_SHARE").then(|| value.into()))
+                .map(|s| s.known_pair_share)
+        };
+
+        assert_eq!(share("0").expect("none"), 0.0);
+        assert_eq!(share("0.5").expect("half"), 0.5);
+        assert!(share("0.51").is_err());
+        assert!(share("-0.1").is_err());
+        assert!(share("NaN").is_err());
+        assert!(share("few").is_err());
     }
 
     #[test]

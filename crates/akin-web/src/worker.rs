@@ -40,6 +40,7 @@ pub struct RoundWorker {
     train_steps: usize,
     queries_per_round: usize,
     audit_share: f64,
+    known_share: f64,
     poll: Duration,
     heartbeat: Duration,
     stale_after_seconds: f64,
@@ -59,6 +60,7 @@ impl RoundWorker {
             train_steps: settings.train_steps,
             queries_per_round: settings.queries_per_round,
             audit_share: settings.audit_share,
+            known_share: settings.known_pair_share,
             poll: Duration::from_secs_f64(settings.worker_poll_seconds),
             heartbeat: (stale_after / 6).clamp(MIN_HEARTBEAT, MAX_HEARTBEAT),
             stale_after_seconds: settings.round_stale_seconds,
@@ -233,6 +235,7 @@ impl RoundWorker {
         let budget = Budget {
             pairs: self.queries_per_round,
             audit_share: self.audit_share,
+            known_share: self.known_share,
         };
         let choices = selection::choose(
             &self.db,

@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1`: projects, pairs and answers here; rounds in [`rounds`];
-//! the review of conflicts and re-asked pairs in [`review`].
+//! the review of conflicts and re-asked pairs in [`review`]; pairs with a known answer in
+//! [`known_pairs`].
 
+pub mod known_pairs;
 pub mod review;
 pub mod rounds;
 
@@ -134,7 +136,8 @@ pub struct NextParams {
 }
 
 /// `GET /api/v1/projects/{project}/queries/next?annotator=ID`: leases one pending pair
-/// to the annotator, or answers 204 when none is left.
+/// to the annotator, or answers 204 when none is left. It does not say why the pair was
+/// chosen, so that planted known pairs look like any other.
 pub async fn next_query(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -160,7 +163,6 @@ pub async fn next_query(
         "round_id": query.round_id,
         "item_a": image(query.item_a),
         "item_b": image(query.item_b),
-        "strategy": query.strategy,
         "lease_expires_at": query.lease_expires_at,
     });
     Ok(Json(body).into_response())

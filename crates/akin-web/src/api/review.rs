@@ -2,7 +2,7 @@
 //! re-asked pairs that wait for more answers, and how far each annotator is trusted. All
 //! name annotators.
 
-use akin_store::{answers, items, queries};
+use akin_store::{answers, items, known_pairs, queries};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -24,11 +24,13 @@ pub async fn conflicts(
     let project = project_by_name(&state, &name).await?;
     let item_ids = items::ids(&state.db, project.id).await?;
     let log = answers::entries(&state.db, project.id).await?;
+    let gold = known_pairs::gold(&state.db, project.id).await?;
 
-    let conflicts =
-        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log).conflicts(&log))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+    let conflicts = tokio::task::spawn_blocking(move || {
+        graph_view::build(item_ids, &log, &gold).conflicts(&log)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Json(conflicts).into_response())
 }
 
@@ -44,8 +46,8 @@ pub async fn awaiting(
 }
 
 /// `GET /api/v1/projects/{project}/annotators` (admin): every annotator with an answer, by
-/// name, with their reliability (in `0..1`, how often they agree with what is settled) and
-/// how many answers they gave.
+/// name, with their reliability (in `0..1`, how often they agree with what is settled and
+/// with known pairs) and how many answers they gave.
 pub async fn annotators(
     _admin: Admin,
     State(state): State<AppState>,
@@ -54,9 +56,10 @@ pub async fn annotators(
     let project = project_by_name(&state, &name).await?;
     let item_ids = items::ids(&state.db, project.id).await?;
     let log = answers::entries(&state.db, project.id).await?;
+    let gold = known_pairs::gold(&state.db, project.id).await?;
 
     let reliability =
-        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log).reliability)
+        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log, &gold).reliability)
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Json(reliability).into_response())
