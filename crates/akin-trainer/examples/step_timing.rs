@@ -33,9 +33,9 @@ fn main() -> Result<(), TrainError> {
     let mut session = Session::new(images.shape(), &config, device)?;
     let never = AtomicBool::new(false);
 
-    session.fit(&images, &positives, WARM_UP_STEPS, &never, &mut |_| {})?;
+    session.fit(&images, &positives, &[], WARM_UP_STEPS, &never, &mut |_| {})?;
     let clock = Clock::start();
-    let loss = session.fit(&images, &positives, TIMED_STEPS, &never, &mut |_| {})?;
+    let loss = session.fit(&images, &positives, &[], TIMED_STEPS, &never, &mut |_| {})?;
     let (step_ms, step_cpu_ms) = clock.per(TIMED_STEPS);
 
     let clock = Clock::start();

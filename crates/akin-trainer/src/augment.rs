@@ -28,9 +28,13 @@ pub struct AugmentRanges {
 }
 
 impl Default for AugmentRanges {
+    /// Crops keep at least 80% of the image: on Fashion-MNIST, whose items are centred and
+    /// fill the frame, half-area crops cut off what tells a shirt from a pullover (kNN after
+    /// 300 warm-up steps on 2,000 images: 0.753 at 0.5, 0.768 at 0.8). The colour jitter
+    /// stays strong: weakening it to 0.1 / 0.2 cost 0.011.
     fn default() -> Self {
         AugmentRanges {
-            min_crop_area: 0.5,
+            min_crop_area: 0.8,
             max_aspect: 4.0 / 3.0,
             flip_probability: 0.5,
             brightness: 0.2,

@@ -1,5 +1,8 @@
-//! Batches drawn from the similarity graph: anchors, their human partners, and the weighted
-//! edges between batch rows. Pure Rust, seeded, no tensors.
+//! Batches drawn from the similarity graph: anchors, their human partners, the weighted
+//! edges between batch rows, and which rows are known to differ. Pure Rust, seeded, no
+//! tensors.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::TrainError;
 use crate::loss::Edge;
@@ -31,13 +34,17 @@ impl SeededRng {
     }
 }
 
-/// Which positive group ("same" component) each item is in.
+/// Which positive group ("same" component) each item is in, and which components are
+/// known to differ.
 #[derive(Clone, Debug, Default)]
 pub struct PositiveIndex {
     groups: Vec<Vec<usize>>,
     /// For each item: its group and its position in that group.
     slot_of: Vec<Option<(usize, usize)>>,
     grouped_items: Vec<usize>,
+    /// For each component key (see [`PositiveIndex::component_key`]), the keys of the
+    /// components known to differ from it.
+    different: HashMap<i64, HashSet<i64>>,
 }
 
 impl PositiveIndex {
@@ -77,6 +84,58 @@ impl PositiveIndex {
         }
         self.groups.push(members);
         Ok(())
+    }
+
+    /// Records "different" answers as pairs of items; each pair marks the two items' whole
+    /// components as different. A pair inside one group (a contradiction the graph should
+    /// have kept out) is ignored, and so is a pair naming a missing item.
+    pub fn with_negatives(mut self, negatives: &[(usize, usize)]) -> PositiveIndex {
+        let items = self.slot_of.len();
+        for &(a, b) in negatives {
+            if a >= items || b >= items {
+                continue;
+            }
+            let (key_a, key_b) = (self.component_key(a), self.component_key(b));
+            if key_a != key_b {
+                self.different.entry(key_a).or_default().insert(key_b);
+                self.different.entry(key_b).or_default().insert(key_a);
+            }
+        }
+        self
+    }
+
+    /// A number naming `item`'s component: its group's index when it has a group, else one
+    /// of its own past the groups.
+    pub fn component_key(&self, item: usize) -> i64 {
+        match self.slot_of.get(item).copied().flatten() {
+            Some((group, _)) => group as i64,
+            None => (self.groups.len() + item) as i64,
+        }
+    }
+
+    /// Whether any "different" answer is recorded.
+    pub fn has_negatives(&self) -> bool {
+        !self.different.is_empty()
+    }
+
+    /// The component key of every item in `rows`, and the pairs of those keys known to
+    /// differ (each pair once, smaller key first).
+    pub fn relations_of(&self, rows: &[usize]) -> (Vec<i64>, Vec<(i64, i64)>) {
+        let keys: Vec<i64> = rows.iter().map(|&item| self.component_key(item)).collect();
+        let present: HashSet<i64> = keys.iter().copied().collect();
+        let mut pairs = Vec::new();
+        for &key in &present {
+            let Some(others) = self.different.get(&key) else {
+                continue;
+            };
+            for &other in others {
+                if key < other && present.contains(&other) {
+                    pairs.push((key, other));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        (keys, pairs)
     }
 
     /// Items that have at least one human partner.
@@ -257,6 +316,35 @@ mod tests {
 
         assert!(matches!(missing, Err(TrainError::InvalidDataset(_))));
         assert!(matches!(shared, Err(TrainError::InvalidDataset(_))));
+    }
+
+    #[test]
+    fn a_different_answer_marks_both_whole_components_as_different() {
+        let index = PositiveIndex::new(&[vec![0, 1], vec![2, 3]], 6)
+            .expect("valid groups")
+            .with_negatives(&[(1, 3), (0, 4), (2, 3)]);
+
+        let (keys, pairs) = index.relations_of(&[0, 3, 4, 5, 1]);
+
+        assert_eq!(keys, [0, 1, 2 + 4, 2 + 5, 0]);
+        assert_eq!(
+            pairs,
+            [(0, 1), (0, 6)],
+            "2-3 lies inside a group and is ignored"
+        );
+        assert!(index.has_negatives());
+    }
+
+    #[test]
+    fn pairs_whose_components_are_not_both_in_the_batch_are_left_out() {
+        let index = PositiveIndex::new(&[], 4)
+            .expect("no groups")
+            .with_negatives(&[(0, 1), (2, 3)]);
+
+        let (keys, pairs) = index.relations_of(&[0, 2, 0]);
+
+        assert_eq!(keys, [0, 2, 0]);
+        assert!(pairs.is_empty());
     }
 
     #[test]

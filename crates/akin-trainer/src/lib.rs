@@ -1,9 +1,11 @@
 //! Everything in Akin that touches libtorch (through `tch`).
 //!
-//! - [`model`]: the encoder (a small CNN for now) and the VICReg projector.
+//! - [`model`]: the encoders (a small CNN up to 64 px, ResNet-18 above) and the projector.
 //! - [`augment`]: batched, seeded image augmentations on the device.
 //! - [`batch`]: anchors, human partners and weighted edges drawn from the "same" graph.
-//! - [`loss`]: the graph form of VICReg.
+//! - [`loss`]: the four PAL losses in graph form (VICReg, SimCLR, Barlow Twins, spectral)
+//!   and the repulsion of known negatives.
+//! - [`eval`]: RankMe and a linear probe on frozen embeddings.
 //! - [`Session`]: one model and optimiser, trained and queried on the current thread.
 //! - [`TrainerHandle`]: the one trainer thread that owns every tch object in a server.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
@@ -13,6 +15,7 @@ pub mod batch;
 pub mod checkpoint;
 mod config;
 mod error;
+pub mod eval;
 mod images;
 pub mod loss;
 pub mod model;
@@ -25,6 +28,7 @@ pub use config::{
 };
 pub use error::TrainError;
 pub use images::ImageSet;
-pub use loss::{Edge, VicregParts, VicregWeights, vicreg_loss};
+pub use loss::{Edge, LossKind, ParseLossKindError, VicregParts, VicregWeights, vicreg_loss};
+pub use model::EncoderChoice;
 pub use session::Session;
 pub use worker::{TrainJob, TrainOutcome, TrainerHandle};

@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 use crate::augment::{AugmentRanges, augment};
 use crate::batch::{BatchPlan, PositiveIndex, SeededRng, sample_batch};
 use crate::images::{standardise, to_unit_range};
-use crate::loss::{VicregWeights, vicreg_loss};
+use crate::loss::{LossSettings, RowRelations, graph_loss};
 use crate::model::Network;
 use crate::{ImageSet, Progress, TrainConfig, TrainError, checkpoint};
 
@@ -21,7 +21,7 @@ const EMBED_BATCH: usize = 1024;
 /// Steps whose losses [`Session::fit`] averages into its result.
 const LOSS_WINDOW: usize = 10;
 
-/// Steps between debug logs of the three VICReg terms (each log waits for the device).
+/// Steps between debug logs of the loss terms (each log waits for the device).
 const PARTS_LOG_EVERY: usize = 50;
 
 /// AdamW's decoupled weight decay: mild, to keep weights bounded over long runs.
@@ -39,6 +39,7 @@ pub struct Session {
     shape: (usize, usize, usize),
     rng: SeededRng,
     augment_ranges: AugmentRanges,
+    loss: LossSettings,
 }
 
 impl Session {
@@ -62,6 +63,7 @@ impl Session {
             shape,
             config.embedding_dim,
             config.projector_dim,
+            config.encoder,
         )?;
         let optimizer = nn::adamw(0.9, 0.999, WEIGHT_DECAY).build(&store, config.learning_rate)?;
         Ok(Session {
@@ -72,6 +74,7 @@ impl Session {
             shape,
             rng: SeededRng::new(config.seed),
             augment_ranges: AugmentRanges::default(),
+            loss: config.loss_settings(),
         })
     }
 
@@ -90,20 +93,33 @@ impl Session {
         self.store.device()
     }
 
-    /// Runs `steps` optimiser steps on batches drawn from `images` and the "same" groups in
-    /// `positives`, reporting after each step. Checks `cancel` before every batch.
+    /// Replaces the augmentation ranges (the defaults suit small grayscale images).
+    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
+        self.augment_ranges = ranges;
+    }
+
+    /// The backbone's name: "small_cnn" or "resnet18".
+    pub fn encoder_name(&self) -> &'static str {
+        self.network.encoder.name()
+    }
+
+    /// Runs `steps` optimiser steps on batches drawn from `images`, the "same" groups in
+    /// `positives` and the "different" answers in `negatives` (pairs of items; each marks
+    /// the two items' whole groups as different), reporting after each step. Checks
+    /// `cancel` before every batch. Pairs never answered stay unknown.
     ///
     /// Returns the mean loss of the last ten steps (NaN when `steps` is 0).
     pub fn fit(
         &mut self,
         images: &ImageSet,
         positives: &[Vec<usize>],
+        negatives: &[(usize, usize)],
         steps: usize,
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<f64, TrainError> {
         self.check_images(images)?;
-        let index = PositiveIndex::new(positives, images.len())?;
+        let index = PositiveIndex::new(positives, images.len())?.with_negatives(negatives);
 
         let mut recent = VecDeque::with_capacity(LOSS_WINDOW);
         for step in 1..=steps {
@@ -134,7 +150,7 @@ impl Session {
         Ok(())
     }
 
-    /// One batch: sample, augment, project, VICReg, AdamW step. Returns the loss.
+    /// One batch: sample, augment, project, loss, AdamW step. Returns the loss.
     fn train_step(
         &mut self,
         images: &ImageSet,
@@ -148,26 +164,28 @@ impl Session {
         };
         let batch = sample_batch(index, images.len(), &plan, &mut self.rng);
         let pixels = gather_images(images, &batch.rows, self.device())?;
+        let (components, different) = index.relations_of(&batch.rows);
+        let relations = RowRelations::new(&components, &different, self.device());
 
         let views = augment(&to_unit_range(&pixels), &self.augment_ranges);
         let projections = self.network.project_for_training(&views);
-        let (loss, parts) = vicreg_loss(&projections, &batch.edges, &VicregWeights::default());
-        self.optimizer.backward_step(&loss);
+        let loss = graph_loss(&projections, &batch.edges, &relations, &self.loss);
+        self.optimizer.backward_step(&loss.total);
         if log_parts {
-            tracing::debug!(
-                invariance = parts.invariance.double_value(&[]),
-                variance = parts.variance.double_value(&[]),
-                covariance = parts.covariance.double_value(&[]),
-                "vicreg terms"
-            );
+            let parts: Vec<String> = loss
+                .parts
+                .iter()
+                .map(|(name, value)| format!("{name}={:.4}", value.double_value(&[])))
+                .collect();
+            tracing::debug!(loss = %self.loss.kind, parts = %parts.join(" "), "loss terms");
         }
-        Ok(loss.f_double_value(&[])?)
+        Ok(loss.total.f_double_value(&[])?)
     }
 
     /// Backbone embeddings of every image, in eval mode and without gradients.
     pub fn embed(&self, images: &ImageSet) -> Result<Embeddings, TrainError> {
         self.check_images(images)?;
-        let dim = self.config.embedding_dim as usize;
+        let dim = self.network.encoder.output_dim() as usize;
         let mut values = Vec::with_capacity(images.len() * dim);
         for start in (0..images.len()).step_by(EMBED_BATCH) {
             let end = (start + EMBED_BATCH).min(images.len());

@@ -49,11 +49,14 @@ pub struct TrainOutcome {
 
 type Reply = oneshot::Sender<Result<TrainOutcome, TrainError>>;
 
+/// A queued job with the "different" answers it learns from.
+type Queued = (TrainJob, Vec<(usize, usize)>, Reply);
+
 /// Handle to the trainer thread; cheap to clone. The thread ends once every handle is dropped
 /// and the queued jobs are done.
 #[derive(Clone, Debug)]
 pub struct TrainerHandle {
-    jobs: mpsc::Sender<(TrainJob, Reply)>,
+    jobs: mpsc::Sender<Queued>,
     device_name: Arc<str>,
 }
 
@@ -82,10 +85,27 @@ impl TrainerHandle {
 
     /// Queues `job` behind any running one and waits for its outcome without blocking the
     /// executor. Dropping the future does not stop the job: set its cancel flag for that.
+    ///
+    /// The job learns from no "different" answers; see [`TrainerHandle::run_with_negatives`].
     pub async fn run(&self, job: TrainJob) -> Result<TrainOutcome, TrainError> {
+        self.run_with_negatives(job, Vec::new()).await
+    }
+
+    /// [`TrainerHandle::run`], with the "different" answers as pairs of items: each marks
+    /// the two items' whole components as different, which the losses use as known
+    /// negatives. Pairs not listed stay unknown, never different.
+    //
+    // The negatives travel beside the job rather than in it so that `TrainJob` literals
+    // written before they existed still compile; they belong in `TrainJob` once its callers
+    // can move.
+    pub async fn run_with_negatives(
+        &self,
+        job: TrainJob,
+        negatives: Vec<(usize, usize)>,
+    ) -> Result<TrainOutcome, TrainError> {
         let (reply, outcome) = oneshot::channel();
         self.jobs
-            .send((job, reply))
+            .send((job, negatives, reply))
             .map_err(|_| TrainError::Stopped)?;
         outcome.await.map_err(|_| TrainError::Stopped)?
     }
@@ -97,12 +117,12 @@ impl TrainerHandle {
 }
 
 /// The thread's body: run queued jobs until every handle is gone.
-fn serve_jobs(queue: &mpsc::Receiver<(TrainJob, Reply)>, device: Device, threads: usize) {
+fn serve_jobs(queue: &mpsc::Receiver<Queued>, device: Device, threads: usize) {
     if threads > 0 {
         tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     }
-    while let Ok((job, reply)) = queue.recv() {
-        let outcome = run_guarded(&job, device);
+    while let Ok((job, negatives, reply)) = queue.recv() {
+        let outcome = run_guarded(&job, &negatives, device);
         // The caller may have stopped waiting; the outcome is then simply dropped.
         let _ = reply.send(outcome);
     }
@@ -110,15 +130,20 @@ fn serve_jobs(queue: &mpsc::Receiver<(TrainJob, Reply)>, device: Device, threads
 }
 
 /// Runs one job inside a span, turning a panic into `Panicked`.
-fn run_guarded(job: &TrainJob, device: Device) -> Result<TrainOutcome, TrainError> {
+fn run_guarded(
+    job: &TrainJob,
+    negatives: &[(usize, usize)],
+    device: Device,
+) -> Result<TrainOutcome, TrainError> {
     let span = tracing::info_span!(
         "train_job", items = job.images.len(), steps = job.config.steps,
+        loss = %job.config.loss, negatives = negatives.len(),
         checkpoint = %job.checkpoint_out.display()
     );
     let _entered = span.enter();
     let started = Instant::now();
 
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_job(job, device)))
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_job(job, negatives, device)))
         .unwrap_or_else(|payload| Err(TrainError::Panicked(panic_message(payload.as_ref()))));
 
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -134,7 +159,11 @@ fn run_guarded(job: &TrainJob, device: Device) -> Result<TrainOutcome, TrainErro
     outcome
 }
 
-fn run_job(job: &TrainJob, device: Device) -> Result<TrainOutcome, TrainError> {
+fn run_job(
+    job: &TrainJob,
+    negatives: &[(usize, usize)],
+    device: Device,
+) -> Result<TrainOutcome, TrainError> {
     let mut session = Session::new(job.images.shape(), &job.config, device)?;
     if let Some(warm_start) = &job.warm_start {
         session.load(warm_start)?;
@@ -147,7 +176,14 @@ fn run_job(job: &TrainJob, device: Device) -> Result<TrainOutcome, TrainError> {
         }
     };
     let steps = job.config.steps;
-    let final_loss = session.fit(&job.images, &job.positives, steps, &job.cancel, &mut report)?;
+    let final_loss = session.fit(
+        &job.images,
+        &job.positives,
+        negatives,
+        steps,
+        &job.cancel,
+        &mut report,
+    )?;
 
     session.save(&job.checkpoint_out)?;
     tracing::info!(checkpoint = %job.checkpoint_out.display(), "model saved");

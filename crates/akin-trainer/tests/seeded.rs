@@ -45,7 +45,7 @@ fn training_twice_with_one_seed_gives_the_same_embeddings() {
         let mut session = Session::new(images.shape(), config, Device::Cpu).expect("model");
         let never = AtomicBool::new(false);
         session
-            .fit(&images, &class_groups(3), 3, &never, &mut |_| {})
+            .fit(&images, &class_groups(3), &[], 3, &never, &mut |_| {})
             .expect("training runs");
         session.embed(&images).expect("embeds")
     };
@@ -59,4 +59,28 @@ fn training_twice_with_one_seed_gives_the_same_embeddings() {
 
     assert_eq!(first, again);
     assert_ne!(first, other);
+}
+
+#[test]
+fn known_negatives_change_what_a_seeded_model_learns() {
+    let _only_user = GLOBAL_GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let images = blob_images(10, 6);
+    let train = |negatives: &[(usize, usize)]| {
+        let mut session =
+            Session::new(images.shape(), &tiny_config(5), Device::Cpu).expect("model");
+        let never = AtomicBool::new(false);
+        session
+            .fit(&images, &class_groups(4), negatives, 5, &never, &mut |_| {})
+            .expect("training runs");
+        session.embed(&images).expect("embeds")
+    };
+
+    let without = train(&[]);
+    let without_again = train(&[]);
+    let with = train(&[(0, 1), (0, 2), (1, 2)]);
+
+    assert_eq!(without, without_again);
+    assert_ne!(without, with);
 }

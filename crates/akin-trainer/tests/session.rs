@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use akin_trainer::{Session, TrainConfig, TrainError};
+use akin_trainer::{EncoderChoice, LossKind, Session, TrainConfig, TrainError};
 use common::{blob_images, class_groups, tiny_config};
 use tch::Device;
 
@@ -19,6 +19,7 @@ fn the_loss_of_a_tiny_model_falls_over_thirty_steps() {
         .fit(
             &images,
             &class_groups(5),
+            &[],
             30,
             &AtomicBool::new(false),
             &mut |p| losses.push(p.loss),
@@ -53,7 +54,7 @@ fn a_saved_checkpoint_loads_into_a_differently_seeded_model_with_equal_embedding
     let path = dir.path().join("model.safetensors");
     let mut trained = Session::new(images.shape(), &tiny_config(3), Device::Cpu).expect("model");
     trained
-        .fit(&images, &[], 3, &AtomicBool::new(false), &mut |_| {})
+        .fit(&images, &[], &[], 3, &AtomicBool::new(false), &mut |_| {})
         .expect("training runs");
     let other_seed = TrainConfig {
         seed: 99,
@@ -136,7 +137,7 @@ fn fitting_with_the_cancel_flag_set_stops_before_the_first_step() {
     let mut session = Session::new(images.shape(), &tiny_config(5), Device::Cpu).expect("model");
     let mut steps_seen = 0;
 
-    let result = session.fit(&images, &[], 5, &AtomicBool::new(true), &mut |_| {
+    let result = session.fit(&images, &[], &[], 5, &AtomicBool::new(true), &mut |_| {
         steps_seen += 1
     });
 
@@ -149,7 +150,100 @@ fn images_of_another_shape_than_the_model_are_refused() {
     let images = blob_images(2, 5);
     let mut session = Session::new((1, 16, 20), &tiny_config(1), Device::Cpu).expect("model");
 
-    let result = session.fit(&images, &[], 1, &AtomicBool::new(false), &mut |_| {});
+    let result = session.fit(&images, &[], &[], 1, &AtomicBool::new(false), &mut |_| {});
 
     assert!(matches!(result, Err(TrainError::InvalidDataset(_))));
+}
+
+#[test]
+fn every_loss_falls_on_a_tiny_model() {
+    let images = blob_images(20, 1);
+
+    for loss in LossKind::ALL {
+        let config = TrainConfig {
+            loss,
+            ..tiny_config(30)
+        };
+        let mut session = Session::new(images.shape(), &config, Device::Cpu).expect("model");
+        let mut losses = Vec::new();
+        let final_loss = session
+            .fit(
+                &images,
+                &class_groups(5),
+                &[(0, 1), (1, 2)],
+                30,
+                &AtomicBool::new(false),
+                &mut |p| losses.push(p.loss),
+            )
+            .expect("training runs");
+
+        assert!(losses.iter().all(|l| l.is_finite()), "{loss}: {losses:?}");
+        assert!(
+            final_loss < losses[0],
+            "{loss}: first loss {} but last ten average {final_loss}",
+            losses[0]
+        );
+    }
+}
+
+#[test]
+fn a_resnet_checkpoint_round_trips_and_embeds_into_512_features() {
+    let images = blob_images(4, 8);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("resnet.safetensors");
+    let config = TrainConfig {
+        encoder: EncoderChoice::Resnet18,
+        batch_size: 6,
+        ..tiny_config(2)
+    };
+    let mut trained = Session::new(images.shape(), &config, Device::Cpu).expect("model");
+    trained
+        .fit(
+            &images,
+            &class_groups(2),
+            &[],
+            2,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .expect("training runs");
+    let mut restored = Session::new(
+        images.shape(),
+        &TrainConfig {
+            seed: 3,
+            ..config.clone()
+        },
+        Device::Cpu,
+    )
+    .expect("model");
+
+    trained.save(&path).expect("saves");
+    restored.load(&path).expect("loads");
+
+    let expected = trained.embed(&images).expect("embeds");
+    assert_eq!(trained.encoder_name(), "resnet18");
+    assert_eq!((expected.len(), expected.dim()), (12, 512));
+    assert_eq!(restored.embed(&images).expect("embeds"), expected);
+}
+
+#[test]
+fn a_small_cnn_checkpoint_does_not_load_into_a_resnet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cnn.safetensors");
+    Session::new((1, 16, 16), &tiny_config(0), Device::Cpu)
+        .expect("model")
+        .save(&path)
+        .expect("saves");
+    let resnet = TrainConfig {
+        encoder: EncoderChoice::Resnet18,
+        ..tiny_config(0)
+    };
+    let mut session = Session::new((1, 16, 16), &resnet, Device::Cpu).expect("model");
+
+    let result = session.load(&path);
+
+    assert!(
+        matches!(result, Err(TrainError::IncompatibleCheckpoint(_))),
+        "{result:?}"
+    );
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use akin_trainer::{
-    DeviceChoice, Progress, TrainConfig, TrainError, TrainJob, TrainerHandle, TrainerSettings,
+    DeviceChoice, LossKind, Progress, TrainConfig, TrainError, TrainJob, TrainerHandle,
+    TrainerSettings,
 };
 use common::{blob_images, class_groups, tiny_config};
 use tokio::sync::watch;
@@ -157,4 +158,23 @@ async fn a_job_that_panics_reports_panicked_and_the_thread_lives_on() {
         "{panicked:?}"
     );
     assert!(after.is_ok(), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_job_learns_from_different_answers_with_the_loss_it_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let checkpoint = dir.path().join("simclr.safetensors");
+    let simclr = TrainConfig {
+        loss: LossKind::Simclr,
+        ..tiny_config(3)
+    };
+
+    let outcome = cpu_trainer()
+        .run_with_negatives(job(simclr, checkpoint.clone(), None), vec![(0, 1), (1, 2)])
+        .await
+        .expect("job succeeds");
+
+    assert_eq!((outcome.steps, outcome.embeddings.len()), (3, 15));
+    assert!(outcome.final_loss.is_finite() && outcome.final_loss > 0.0);
+    assert!(checkpoint.is_file());
 }

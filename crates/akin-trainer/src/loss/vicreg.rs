@@ -3,18 +3,7 @@
 
 use tch::Tensor;
 
-/// A positive pair of batch rows, counted towards `anchor`'s invariance term.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Edge {
-    /// Row of one end.
-    pub left: i64,
-    /// Row of the other end.
-    pub right: i64,
-    /// How much this edge counts among its anchor's edges (augmentation edges weigh 1).
-    pub weight: f64,
-    /// The anchor whose term this edge belongs to, numbered from 0.
-    pub anchor: i64,
-}
+use super::{Edge, anchor_mean, edge_ends};
 
 /// Weights of the three VICReg terms.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,28 +62,12 @@ pub fn vicreg_loss(z: &Tensor, edges: &[Edge], weights: &VicregWeights) -> (Tens
 }
 
 fn invariance_term(z: &Tensor, edges: &[Edge]) -> Tensor {
-    let (kind, device) = (z.kind(), z.device());
     if edges.is_empty() {
-        return Tensor::zeros([], (kind, device));
+        return Tensor::zeros([], (z.kind(), z.device()));
     }
-    let rows = |end: fn(&Edge) -> i64| {
-        Tensor::from_slice(&edges.iter().map(end).collect::<Vec<_>>()).to_device(device)
-    };
-    let (left, right, anchor) = (rows(|e| e.left), rows(|e| e.right), rows(|e| e.anchor));
-    let edge_weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
-    let edge_weights = Tensor::from_slice(&edge_weights)
-        .to_kind(kind)
-        .to_device(device);
-
+    let (left, right) = edge_ends(edges, z.device());
     let squared = (z.index_select(0, &left) - z.index_select(0, &right)).square();
-    let edge_mse = squared.mean_dim(1, false, None);
-
-    let anchors = edges.iter().map(|e| e.anchor).max().unwrap_or(0) + 1;
-    let zeros = Tensor::zeros([anchors], (kind, device));
-    let weighted_sums = zeros.index_add(0, &anchor, &(edge_mse * &edge_weights));
-    let weight_totals = zeros.index_add(0, &anchor, &edge_weights);
-    let present = weight_totals.gt(0.0);
-    (weighted_sums.masked_select(&present) / weight_totals.masked_select(&present)).mean(None)
+    anchor_mean(&squared.mean_dim(1, false, None), edges)
 }
 
 fn variance_term(z: &Tensor) -> Tensor {
