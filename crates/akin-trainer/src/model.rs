@@ -124,7 +124,10 @@ impl ConvBlock {
     }
 
     fn forward_t(&self, input: &Tensor, train: bool) -> Tensor {
-        input.apply(&self.conv).apply_t(&self.norm, train).relu()
+        // In place, as torchvision does after batch norm: its backward needs only its input,
+        // and the activation maps are the largest tensors of a step.
+        let mut normalised = input.apply(&self.conv).apply_t(&self.norm, train);
+        normalised.relu_()
     }
 }
 

@@ -164,8 +164,12 @@ impl Session {
         };
         let batch = sample_batch(index, images.len(), &plan, &mut self.rng);
         let pixels = gather_images(images, &batch.rows, self.device())?;
-        let (components, different) = index.relations_of(&batch.rows);
-        let relations = RowRelations::new(&components, &different, self.device());
+        let relations = if self.loss.reads_relations(index.has_negatives()) {
+            let (components, different) = index.relations_of(&batch.rows);
+            RowRelations::new(&components, &different, self.device())
+        } else {
+            RowRelations::unknown(batch.rows.len(), self.device())
+        };
 
         let views = augment(&to_unit_range(&pixels), &self.augment_ranges);
         let projections = self.network.project_for_training(&views);

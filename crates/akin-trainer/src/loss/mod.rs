@@ -121,6 +121,14 @@ pub struct LossSettings {
     pub repulsion_weight: f64,
 }
 
+impl LossSettings {
+    /// Whether the loss reads [`RowRelations`] beyond the diagonal: InfoNCE always (its
+    /// denominator leaves out known positives), the others only to repel known negatives.
+    pub fn reads_relations(&self, any_negatives: bool) -> bool {
+        self.kind == LossKind::Simclr || (self.repulsion_weight > 0.0 && any_negatives)
+    }
+}
+
 /// One loss evaluation: the total to minimise and its named parts, for logs.
 #[derive(Debug)]
 pub struct LossValue {

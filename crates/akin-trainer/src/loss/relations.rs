@@ -59,6 +59,16 @@ impl RowRelations {
         }
     }
 
+    /// Relations that know nothing but that each row is itself: for losses that read no
+    /// relations, without the cost of working them out.
+    pub fn unknown(rows: usize, device: Device) -> RowRelations {
+        let rows = rows as i64;
+        RowRelations {
+            same: Tensor::eye(rows, (Kind::Bool, device)),
+            different: Tensor::zeros([rows, rows], (Kind::Bool, device)),
+        }
+    }
+
     /// Whether any pair of rows is known to differ.
     pub fn has_negatives(&self) -> bool {
         self.different.any().int64_value(&[]) != 0
@@ -103,6 +113,14 @@ mod tests {
 
         assert_eq!(flags(&relations.same), [1, 0, 1, 0, 1, 0, 1, 0, 1]);
         assert_eq!(flags(&relations.different), [0, 1, 0, 1, 0, 1, 0, 1, 0]);
+    }
+
+    #[test]
+    fn unknown_relations_know_only_the_diagonal() {
+        let relations = RowRelations::unknown(2, Device::Cpu);
+
+        assert_eq!(flags(&relations.same), [1, 0, 0, 1]);
+        assert_eq!(flags(&relations.different), [0, 0, 0, 0]);
     }
 
     #[test]
