@@ -22,15 +22,8 @@ pub async fn conflicts(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let project = project_by_name(&state, &name).await?;
-    let item_ids = items::ids(&state.db, project.id).await?;
-    let log = answers::entries(&state.db, project.id).await?;
-    let gold = known_pairs::gold(&state.db, project.id).await?;
-
-    let conflicts = tokio::task::spawn_blocking(move || {
-        graph_view::build(item_ids, &log, &gold).conflicts(&log)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let conflicts =
+        with_answer_graph(&state, project.id, |graph, log| graph.conflicts(log)).await?;
     Ok(Json(conflicts).into_response())
 }
 
@@ -54,13 +47,22 @@ pub async fn annotators(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let project = project_by_name(&state, &name).await?;
-    let item_ids = items::ids(&state.db, project.id).await?;
-    let log = answers::entries(&state.db, project.id).await?;
-    let gold = known_pairs::gold(&state.db, project.id).await?;
-
-    let reliability =
-        tokio::task::spawn_blocking(move || graph_view::build(item_ids, &log, &gold).reliability)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+    let reliability = with_answer_graph(&state, project.id, |graph, _| graph.reliability).await?;
     Ok(Json(reliability).into_response())
+}
+
+/// Loads the project's items, answer log and known pairs, builds the answer graph on the
+/// blocking pool and returns what `read` takes from it.
+async fn with_answer_graph<T: Send + 'static>(
+    state: &AppState,
+    project_id: i64,
+    read: impl FnOnce(graph_view::AnswerGraph, &[answers::LoggedAnswer]) -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let item_ids = items::ids(&state.db, project_id).await?;
+    let log = answers::entries(&state.db, project_id).await?;
+    let gold = known_pairs::gold(&state.db, project_id).await?;
+
+    tokio::task::spawn_blocking(move || read(graph_view::build(item_ids, &log, &gold), &log))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
 }
