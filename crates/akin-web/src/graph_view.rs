@@ -206,7 +206,7 @@ impl AnswerGraph {
             .iter()
             .map(|pair| ((pair.a, pair.b), pair.lead))
             .collect();
-        consensus::audit_pairs(&self.settled, count, seed)
+        consensus::audit_pairs(&self.settled, count, seed, None)
             .into_iter()
             .map(|(a, b)| (self.item_ids[a], self.item_ids[b], lead[&(a, b)]))
             .collect()

@@ -10,13 +10,14 @@ mod evaluate;
 mod plot;
 mod report;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use akin_core::select::{self, SelectionRequest};
-use akin_core::{Applied, Embeddings, Graph, Strategy, Verdict, metrics};
+use akin_core::consensus::{self, ConsensusSettings, Settlement, Vote};
+use akin_core::{Embeddings, Graph, Strategy, Verdict, metrics};
 use akin_trainer::{DeviceChoice, EncoderChoice, ImageSet, LossKind, Session, TrainConfig};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -53,6 +54,10 @@ pub struct SimulateArgs {
     /// Probability that the oracle flips an answer (same <-> different).
     #[arg(long, default_value_t = 0.0)]
     noise: f64,
+    /// Share of each round spent re-asking settled pairs, those the model disagrees with
+    /// first; the server's AKIN_AUDIT_SHARE default.
+    #[arg(long, default_value_t = 0.05)]
+    audit_share: f64,
     /// Writes report.md and accuracy.svg into this folder (created when missing).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -130,6 +135,9 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.noise) {
         bail!("--noise must be a probability, not {}", args.noise);
     }
+    if !(0.0..=0.5).contains(&args.audit_share) {
+        bail!("--audit-share must be between 0 and 0.5, not {}", args.audit_share);
+    }
     let started = Instant::now();
     let data = load_data(args)?;
     tch::set_num_threads(i32::try_from(args.threads).unwrap_or(2));
@@ -191,30 +199,76 @@ fn train_config(args: &SimulateArgs) -> TrainConfig {
     }
 }
 
-/// The answers given so far and what the graph made of them.
+/// A pair is asked again while unsettled until it has this many answers, as the server does.
+const REASK_LIMIT: u32 = 5;
+
+/// The answers given so far, and what consensus settles from them.
+///
+/// Each ask of a pair goes to the next annotator of a crowd whose members all lie with
+/// probability `--noise`: the first ask of every pair to annotator 0, a re-ask to annotator 1,
+/// and so on, so that a re-ask is an independent opinion, as on the server where a pair is
+/// never asked twice of the same person.
 struct Answers {
-    graph: Graph,
-    asked: HashSet<(usize, usize)>,
-    /// "Different" answers the graph accepted: the trainer's known negatives.
-    negatives: Vec<(usize, usize)>,
+    votes: Vec<Vote>,
+    /// Answers per `(min, max)` pair.
+    asks: HashMap<(usize, usize), u32>,
+    settlement: Settlement,
     count: usize,
     flipped: usize,
+    /// Answers that were re-asks of unsettled pairs, and audits of settled ones.
+    reasked: usize,
+    audited: usize,
     noise: ChaCha8Rng,
 }
 
 impl Answers {
     fn new(items: usize, seed: u64) -> Answers {
         Answers {
-            graph: Graph::new(items),
-            asked: HashSet::new(),
-            negatives: Vec::new(),
+            votes: Vec::new(),
+            asks: HashMap::new(),
+            settlement: consensus::settle(items, &[], &[], &ConsensusSettings::default()),
             count: 0,
             flipped: 0,
+            reasked: 0,
+            audited: 0,
             noise: ChaCha8Rng::seed_from_u64(seed ^ 0x006e_6f69_7365),
         }
     }
 
-    /// The oracle's answer, flipped with probability `noise`, applied to the graph.
+    fn graph(&self) -> &Graph {
+        &self.settlement.graph
+    }
+
+    /// Every pair asked so far, as `(min, max)`.
+    fn asked(&self) -> HashSet<(usize, usize)> {
+        self.asks.keys().copied().collect()
+    }
+
+    /// The settled "different" pairs: the trainer's known negatives.
+    fn negatives(&self) -> Vec<(usize, usize)> {
+        self.settlement
+            .settled
+            .iter()
+            .filter(|pair| pair.verdict == Verdict::Different)
+            .map(|pair| (pair.a, pair.b))
+            .collect()
+    }
+
+    /// Unsettled pairs to ask again, and then up to `audits` settled pairs, the ones the
+    /// model disagrees with first; none that reached [`REASK_LIMIT`].
+    fn second_opinions(&self, audits: usize, embeddings: &Embeddings, seed: u64) -> Opinions {
+        let fresh = |pair: &(usize, usize)| self.asks.get(pair).copied().unwrap_or(0) < REASK_LIMIT;
+        let reasks: Vec<(usize, usize)> =
+            self.settlement.awaiting.iter().copied().filter(fresh).collect();
+        let audits = consensus::audit_pairs(&self.settlement.settled, audits, seed, Some(embeddings))
+            .into_iter()
+            .filter(fresh)
+            .collect();
+        Opinions { reasks, audits }
+    }
+
+    /// The oracle's answer, flipped with probability `noise`, added to the log. The graph
+    /// changes at the next [`Answers::settle`].
     fn answer(&mut self, a: usize, b: usize, labels: &[u8], noise: f64) {
         let truth = labels[a] == labels[b];
         let flip = noise > 0.0 && self.noise.random_bool(noise);
@@ -223,14 +277,30 @@ impl Answers {
         } else {
             Verdict::Different
         };
-        let applied = self.graph.apply(a, b, verdict);
-        if verdict == Verdict::Different && applied != Applied::Conflict {
-            self.negatives.push((a, b));
-        }
-        self.asked.insert((a.min(b), a.max(b)));
+        let asks = self.asks.entry((a.min(b), a.max(b))).or_default();
+        self.votes.push(Vote {
+            a,
+            b,
+            verdict,
+            annotator: *asks,
+        });
+        *asks += 1;
         self.count += 1;
         self.flipped += usize::from(flip);
     }
+
+    /// Settles the whole log again, as a round on the server does.
+    fn settle(&mut self) {
+        let items = self.settlement.graph.len();
+        self.settlement =
+            consensus::settle(items, &self.votes, &[], &ConsensusSettings::default());
+    }
+}
+
+/// Pairs answered before that get another answer this round.
+struct Opinions {
+    reasks: Vec<(usize, usize)>,
+    audits: Vec<(usize, usize)>,
 }
 
 fn run_strategy(
@@ -263,18 +333,30 @@ fn run_strategy(
             timings.embedding += clock.elapsed();
 
             let clock = Instant::now();
-            let choices = choose(args, strategy, &answers, &pool, round);
+            let audits = (args.queries_per_round as f64 * args.audit_share).round() as usize;
+            let seed = args.seed.wrapping_mul(1000).wrapping_add(round as u64);
+            let opinions = answers.second_opinions(audits, &pool, seed);
+            let choices = choose(args, strategy, &answers, &pool, round, &opinions);
+            for &(a, b) in &opinions.reasks {
+                answers.answer(a, b, &data.pool_labels, args.noise);
+            }
+            for &(a, b) in &opinions.audits {
+                answers.answer(a, b, &data.pool_labels, args.noise);
+            }
+            answers.reasked += opinions.reasks.len();
+            answers.audited += opinions.audits.len();
             for choice in &choices {
                 answers.answer(choice.a, choice.b, &data.pool_labels, args.noise);
             }
+            answers.settle();
             timings.selection += clock.elapsed();
 
             let clock = Instant::now();
-            let positives = answers.graph.positive_groups();
+            let positives = answers.graph().positive_groups();
             loss = session.fit(
                 &data.pool_images,
                 &positives,
-                &answers.negatives,
+                &answers.negatives(),
                 args.steps_per_round,
                 &never,
                 &mut |_| {},
@@ -326,7 +408,7 @@ fn measure_round(
         test: &test,
         test_labels: &data.test_labels,
     };
-    let quality = evaluate::measure(&measured, &answers.graph, answers.count)?;
+    let quality = evaluate::measure(&measured, answers.graph(), answers.count)?;
     timings.evaluation += clock.elapsed();
     Ok(RoundReport {
         strategy: context.strategy,
@@ -341,26 +423,35 @@ fn measure_round(
         label_precision: quality.label_precision,
         classes_found: quality.classes_found,
         recovered_per_label: quality.recovered_per_label,
-        conflicts: answers.graph.conflicts().len(),
+        conflicts: answers.settlement.conflicts.len(),
+        awaiting: answers.settlement.awaiting.len(),
+        reasked_answers: answers.reasked,
+        audit_answers: answers.audited,
         flipped_answers: answers.flipped,
         loss: context.loss,
         elapsed_s: context.started.elapsed().as_secs_f64(),
     })
 }
 
+/// The strategy's pairs for what the budget leaves after the second opinions.
 fn choose(
     args: &SimulateArgs,
     strategy: Strategy,
     answers: &Answers,
     embeddings: &Embeddings,
     round: usize,
+    opinions: &Opinions,
 ) -> Vec<akin_core::PairChoice> {
+    let mut taken = answers.asked();
+    taken.extend(opinions.reasks.iter().chain(&opinions.audits).copied());
     let request = SelectionRequest {
-        graph: &answers.graph,
+        graph: answers.graph(),
         embeddings,
-        budget: args.queries_per_round,
+        budget: args
+            .queries_per_round
+            .saturating_sub(opinions.reasks.len() + opinions.audits.len()),
         seed: args.seed.wrapping_mul(1000).wrapping_add(round as u64),
-        already_asked: &answers.asked,
+        already_asked: &taken,
     };
     select::select(strategy, &request)
 }
@@ -450,33 +541,57 @@ mod tests {
 
         answers.answer(0, 1, &labels, 0.0);
         answers.answer(1, 2, &labels, 0.0);
+        answers.settle();
 
-        assert_eq!(answers.graph.relation(0, 1), akin_core::Relation::Same);
-        assert_eq!(answers.graph.relation(0, 2), akin_core::Relation::Different);
-        assert_eq!(answers.negatives, [(1, 2)]);
+        assert_eq!(answers.graph().relation(0, 1), akin_core::Relation::Same);
+        assert_eq!(answers.graph().relation(0, 2), akin_core::Relation::Different);
+        assert_eq!(answers.negatives(), [(1, 2)]);
         assert_eq!((answers.count, answers.flipped), (2, 0));
     }
 
     #[test]
-    fn with_certain_noise_every_answer_is_flipped_and_contradictions_become_conflicts() {
+    fn with_certain_noise_every_answer_is_flipped_and_contradictions_await_another_answer() {
         let labels = [0, 0, 1];
         let mut answers = Answers::new(3, 1);
 
         answers.answer(0, 2, &labels, 1.0);
         answers.answer(1, 2, &labels, 1.0);
         answers.answer(0, 1, &labels, 1.0);
+        answers.settle();
 
         assert_eq!(answers.flipped, 3);
-        assert_eq!(answers.graph.relation(0, 2), akin_core::Relation::Same);
+        let conflicts = &answers.settlement.conflicts;
+        assert_eq!(conflicts.len(), 1, "three answers about a triangle cannot all hold");
+        let conflict = (conflicts[0].a.min(conflicts[0].b), conflicts[0].a.max(conflicts[0].b));
+        assert_eq!(answers.settlement.awaiting, [conflict]);
+        assert_eq!(answers.negatives().len(), usize::from(conflict != (0, 1)));
+    }
+
+    #[test]
+    fn a_reask_goes_to_another_annotator_and_a_majority_overrules_a_lie() {
+        let labels = [0, 1];
+        let mut answers = Answers::new(2, 1);
+        let pool = Embeddings::new(1, vec![1.0, 1.0]).expect("2 x 1");
+
+        answers.answer(0, 1, &labels, 1.0);
+        answers.settle();
+        assert_eq!(answers.graph().relation(0, 1), akin_core::Relation::Same);
+        let opinions = answers.second_opinions(1, &pool, 3);
+        assert_eq!(opinions.audits, [(0, 1)]);
+        answers.answer(0, 1, &labels, 0.0);
+        answers.settle();
         assert_eq!(
-            answers.graph.conflicts().len(),
-            1,
-            "0-1 'different' inside a component"
+            answers.graph().relation(0, 1),
+            akin_core::Relation::Unknown,
+            "one against one settles nothing"
         );
-        assert!(
-            answers.negatives.is_empty(),
-            "a conflicting 'different' is no negative"
-        );
+        assert_eq!(answers.second_opinions(0, &pool, 3).reasks, [(0, 1)]);
+        answers.answer(0, 1, &labels, 0.0);
+        answers.settle();
+
+        let annotators: Vec<u32> = answers.votes.iter().map(|v| v.annotator).collect();
+        assert_eq!(annotators, [0, 1, 2]);
+        assert_eq!(answers.graph().relation(0, 1), akin_core::Relation::Different);
     }
 
     #[test]

@@ -34,7 +34,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Conflict, Graph, Verdict};
+use crate::select::separating_threshold;
+use crate::{Conflict, Embeddings, Graph, Verdict};
 use ballot::{Ballot, Evidence};
 
 /// One annotator's answer about a pair.
@@ -144,13 +145,29 @@ pub fn settle(
 }
 
 /// Up to `count` settled pairs to ask again, so that wrong answers surface: never gold
-/// pairs, the pairs resting on the fewest votes first, drawn in a seeded random order among
-/// pairs with as many votes.
-pub fn audit_pairs(settled: &[SettledPair], count: usize, seed: u64) -> Vec<(usize, usize)> {
+/// pairs, the pairs resting on the fewest votes first.
+///
+/// Within a tier of as many votes, when `embeddings` are given, the pairs the model disagrees
+/// with most come first: a "same" pair whose cosine similarity lies farthest below the
+/// threshold that best separates the settled "same" from the settled "different" pairs, a
+/// "different" pair farthest above it. The pairs the model agrees with, and every pair when
+/// there are no embeddings or too few settled pairs for a threshold, follow in an order
+/// drawn from `seed`. One wrong "same" merges two classes, and nothing else finds it once
+/// both sides are labelled: disagreement with the model is the best hint there is.
+///
+/// # Panics
+/// When `embeddings` has fewer rows than an item of `settled`.
+pub fn audit_pairs(
+    settled: &[SettledPair],
+    count: usize,
+    seed: u64,
+    embeddings: Option<&Embeddings>,
+) -> Vec<(usize, usize)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut candidates: Vec<&SettledPair> = settled.iter().filter(|pair| !pair.gold).collect();
     candidates.sort_by_key(|pair| (pair.votes, pair.a, pair.b));
     candidates.dedup_by_key(|pair| (pair.a, pair.b));
+    let surprise = embeddings.and_then(|e| Surprise::new(e, &candidates));
 
     let mut chosen = Vec::with_capacity(count.min(candidates.len()));
     for tier in candidates.chunk_by_mut(|x, y| x.votes == y.votes) {
@@ -158,8 +175,49 @@ pub fn audit_pairs(settled: &[SettledPair], count: usize, seed: u64) -> Vec<(usi
             break;
         }
         tier.shuffle(&mut rng);
+        if let Some(surprise) = &surprise {
+            // Stable: pairs the model agrees with keep their random order.
+            tier.sort_by(|x, y| surprise.of(y).total_cmp(&surprise.of(x)));
+        }
         let room = count - chosen.len();
         chosen.extend(tier.iter().take(room).map(|pair| (pair.a, pair.b)));
     }
     chosen
+}
+
+/// How far a settled pair's cosine similarity lies on the wrong side of the boundary
+/// between settled "same" and "different" pairs; 0 when on the right side.
+struct Surprise {
+    /// Unit-length rows.
+    embeddings: Embeddings,
+    threshold: f32,
+}
+
+impl Surprise {
+    fn new(embeddings: &Embeddings, pairs: &[&SettledPair]) -> Option<Self> {
+        let unit = embeddings.normalized();
+        let cosine = |pair: &SettledPair| crate::vector::dot(unit.row(pair.a), unit.row(pair.b));
+        let of_kind = |verdict: Verdict| -> Vec<f32> {
+            pairs
+                .iter()
+                .filter(|pair| pair.verdict == verdict)
+                .map(|pair| cosine(pair))
+                .collect()
+        };
+        let threshold =
+            separating_threshold(&of_kind(Verdict::Same), &of_kind(Verdict::Different))?;
+        Some(Surprise {
+            embeddings: unit,
+            threshold,
+        })
+    }
+
+    fn of(&self, pair: &SettledPair) -> f32 {
+        let cosine = crate::vector::dot(self.embeddings.row(pair.a), self.embeddings.row(pair.b));
+        let beyond = match pair.verdict {
+            Verdict::Same => self.threshold - cosine,
+            _ => cosine - self.threshold,
+        };
+        beyond.max(0.0)
+    }
 }

@@ -204,9 +204,9 @@ fn audits_take_pairs_resting_on_the_fewest_votes_and_never_gold_ones() {
         settled_pair(2, 3, 1, false),
     ];
 
-    let four = audit_pairs(&settled, 4, 7);
-    let again = audit_pairs(&settled, 4, 7);
-    let everything = audit_pairs(&settled, 100, 7);
+    let four = audit_pairs(&settled, 4, 7, None);
+    let again = audit_pairs(&settled, 4, 7, None);
+    let everything = audit_pairs(&settled, 100, 7, None);
 
     assert_eq!(four, again);
     let mut single_votes = four[..3].to_vec();
@@ -221,10 +221,53 @@ fn audits_take_pairs_resting_on_the_fewest_votes_and_never_gold_ones() {
 fn audits_are_drawn_differently_under_other_seeds() {
     let settled: Vec<SettledPair> = (1..40).map(|b| settled_pair(0, b, 1, false)).collect();
 
-    let draws: HashSet<Vec<(usize, usize)>> =
-        (0..5).map(|seed| audit_pairs(&settled, 5, seed)).collect();
+    let draws: HashSet<Vec<(usize, usize)>> = (0..5)
+        .map(|seed| audit_pairs(&settled, 5, seed, None))
+        .collect();
 
     assert!(draws.len() > 1);
+}
+
+#[test]
+fn with_embeddings_audits_start_with_the_pairs_the_model_disagrees_with() {
+    // Items 0..6 point along x, items 6..12 along y. Settled: "same" within each half,
+    // "different" across, plus one wrong "same" (2, 8) and one wrong "different" (3, 4).
+    let values: Vec<f32> = (0..12)
+        .flat_map(|i| {
+            if i < 6 {
+                [1.0, 0.05 * i as f32]
+            } else {
+                [0.05 * i as f32, 1.0]
+            }
+        })
+        .collect();
+    let embeddings = Embeddings::new(2, values).expect("12 x 2");
+    let mut settled: Vec<SettledPair> = [(0, 1), (0, 5), (1, 2), (6, 7), (7, 9), (10, 11)]
+        .into_iter()
+        .map(|(a, b)| settled_pair(a, b, 1, false))
+        .collect();
+    for (a, b) in [(0, 6), (1, 7), (2, 9), (5, 10), (4, 11)] {
+        settled.push(SettledPair {
+            verdict: Different,
+            ..settled_pair(a, b, 1, false)
+        });
+    }
+    settled.push(settled_pair(2, 8, 1, false));
+    settled.push(SettledPair {
+        verdict: Different,
+        ..settled_pair(3, 4, 1, false)
+    });
+
+    let audits = audit_pairs(&settled, 2, 7, Some(&embeddings));
+    let blind = audit_pairs(&settled, 2, 7, None);
+
+    let mut first_two = audits.clone();
+    first_two.sort_unstable();
+    assert_eq!(first_two, vec![(2, 8), (3, 4)]);
+    assert_ne!(
+        blind, audits,
+        "without embeddings the order is a seeded draw"
+    );
 }
 
 /// One vote per distinct pair, truthful about hidden labels (or "not sure"), from random

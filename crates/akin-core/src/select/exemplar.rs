@@ -1,46 +1,71 @@
 //! The exemplar strategy of Cabannes et al., in batches, on cosine similarity.
 //!
 //! The exemplars are [`Graph::classes`](crate::Graph::classes); an item is labelled when its
-//! component holds one. Items are only ever compared with exemplars and a few probes, never
-//! with each other, so the cost is `n x (exemplars + probes) x dim`.
+//! component holds one. A class is seen through its prototype, the mean direction of its
+//! members' embeddings: steadier than the one exemplar item once a class has grown. Items are
+//! only ever compared with prototypes, probes and a few group centres, never with each other,
+//! so the cost is `n x (classes + groups) x dim`.
 //!
 //! A batch lists its discovery pairs first, then its exploitation pairs:
-//! 1. Discovery, [`discovery_share`] of the budget: probes are the unlabelled items least
-//!    similar to every exemplar, chosen greedily far from each other (farthest-point). Each
-//!    probe is asked against every exemplar and every earlier probe it is not known to
-//!    match or differ from, likeliest match first. A probe found different from all of them
-//!    becomes a new class.
-//! 2. Exploitation, the rest: every other unlabelled item is asked against its most similar
-//!    exemplar among those still askable; the most similar questions come first.
+//! 1. Discovery, [`discovery_share`] of the budget: the unlabelled items are grouped by
+//!    spherical k-means, and the most central item of a group is a candidate probe. Probes are
+//!    taken from the groups least similar to every prototype and to the probes taken before
+//!    (farthest-point over group centres). Each probe is asked against every exemplar and
+//!    earlier probe, likeliest match first; one found different from all of them becomes a
+//!    new class. A dense group's central item is a typical member of a class; the single item
+//!    farthest from everything, which earlier versions probed, was mostly an odd member of a
+//!    known class.
+//!    Groups whose members some class already refused go first: exploitation leaves those
+//!    behind where a class nobody has named yet hides among known ones.
+//! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
+//!    it is most similar to among those it may still be asked against; this batch's probes
+//!    count as classes. Classes then take turns, each asking its most similar remaining item
+//!    against its exemplar, so that every class grows and not only the easy ones: a bank
+//!    labelled evenly is what kNN needs.
 //!
 //! At most one pair per pair of components is asked in a batch, since one answer decides
 //! the others.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::{Batch, Context, Strategy};
-use crate::vector;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 
-/// Candidates for probes: the unlabelled items least similar to every exemplar. Bounding it
-/// keeps farthest-point sampling cheap; the cost is that a far item outside it is never a
-/// probe in this batch.
-const PROBE_POOL: usize = 2048;
+use super::groups;
+use super::{Batch, Context, Strategy, separating_threshold};
+use crate::Relation;
+use crate::vector::{self, dot};
 
 /// Floor of the discovery share for budgets large enough to spare it.
 const MIN_DISCOVERY: usize = 3;
 
-/// How many pairs of a batch of `budget` go to discovering new classes: a fifth, and at
+/// Groups per class for discovery, plus [`EXTRA_GROUPS`]: enough that a class not found yet
+/// gets a group of its own, few enough that groups stay dense.
+const GROUPS_PER_CLASS: usize = 2;
+const EXTRA_GROUPS: usize = 8;
+const MAX_GROUPS: usize = 64;
+
+/// A group smaller than this share of the mean group size is too sparse to probe: its
+/// centre is an outlier, not a class.
+const SPARSE_GROUP: f32 = 0.25;
+
+/// How many pairs of a batch of `budget` go to discovering new classes: a tenth, and at
 /// least 3 as long as that leaves exploitation half of the budget.
 pub fn discovery_share(budget: usize) -> usize {
-    (budget / 5).max(MIN_DISCOVERY.min(budget / 2))
+    (budget / 10).max(MIN_DISCOVERY.min(budget / 2))
 }
 
-/// The embeddings seen through the exemplars.
+/// The embeddings seen through the classes.
 struct Scene<'a> {
     context: &'a Context<'a>,
     exemplars: Vec<usize>,
+    /// Unit-length prototype of class `e`, at `e * dim..(e + 1) * dim`.
+    prototypes: Vec<f32>,
+    /// Whether a root is the root of a class's component.
+    is_class_root: Vec<bool>,
     unlabelled: Vec<usize>,
-    /// Cosine similarity of `unlabelled[u]` and `exemplars[e]` at `u * exemplars.len() + e`.
+    /// Cosine similarity of `unlabelled[u]` and prototype `e` at `u * exemplars.len() + e`.
     similarity: Vec<f32>,
 }
 
@@ -52,6 +77,20 @@ impl Scene<'_> {
     fn similarities_of(&self, u: usize) -> &[f32] {
         let width = self.exemplars.len();
         &self.similarity[u * width..(u + 1) * width]
+    }
+
+    fn dim(&self) -> usize {
+        self.context.request.embeddings.dim()
+    }
+
+    /// Whether `item` was answered "different" from some class: asked against the class it
+    /// looked most like, and refused.
+    fn was_refused(&self, item: usize) -> bool {
+        let root = self.context.roots[item];
+        self.context
+            .graph()
+            .different_roots(root)
+            .any(|other| self.is_class_root[other])
     }
 }
 
@@ -77,37 +116,77 @@ fn build_scene<'a>(context: &'a Context<'a>) -> Scene<'a> {
     let unlabelled: Vec<usize> = (0..roots.len())
         .filter(|&i| !is_class_root[roots[i]])
         .collect();
-    context.inverse_norms();
 
     let mut scene = Scene {
         context,
+        prototypes: prototypes(context, &exemplars),
         exemplars,
+        is_class_root,
         unlabelled,
         similarity: Vec::new(),
     };
-    scene.similarity = similarity_to_exemplars(&scene);
+    scene.similarity = similarity_to_prototypes(&scene);
     scene
 }
 
-fn similarity_to_exemplars(scene: &Scene) -> Vec<f32> {
-    let width = scene.exemplars.len();
+/// The unit mean direction of each exemplar's component.
+fn prototypes(context: &Context, exemplars: &[usize]) -> Vec<f32> {
+    let dim = context.request.embeddings.dim();
+    let mut prototypes = Vec::with_capacity(exemplars.len() * dim);
+    for &exemplar in exemplars {
+        let members = context.members().of(context.roots[exemplar]);
+        let mut sum = vec![0.0f32; dim];
+        for row in groups::unit_rows(context, members).chunks_exact(dim) {
+            sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        if !groups::normalise(&mut sum) {
+            sum = groups::unit_rows(context, &[exemplar]);
+        }
+        prototypes.extend(sum);
+    }
+    prototypes
+}
+
+fn similarity_to_prototypes(scene: &Scene) -> Vec<f32> {
+    let (width, dim) = (scene.exemplars.len(), scene.dim());
+    let embeddings = scene.context.request.embeddings;
+    let inverse = scene.context.inverse_norms();
     let mut similarity = vec![0.0; scene.unlabelled.len() * width];
     vector::for_row_blocks(&mut similarity, width, |first_row, block| {
         for (offset, row) in block.chunks_exact_mut(width).enumerate() {
             let item = scene.unlabelled[first_row + offset];
-            for (slot, &exemplar) in row.iter_mut().zip(&scene.exemplars) {
-                *slot = scene.cosine(item, exemplar);
+            let embedding = embeddings.row(item);
+            for (slot, prototype) in row.iter_mut().zip(scene.prototypes.chunks_exact(dim)) {
+                *slot = dot(embedding, prototype) * inverse[item];
             }
         }
     });
     similarity
 }
 
+/// A group's central item as a candidate probe. `closeness` is the group centre's highest
+/// similarity to a prototype or a probe taken so far; `refused` the share of the group's
+/// members that some class refused. Groups with the most refusals go first, then the least
+/// close: an item refused by the class it looked most like is the best hint of a class
+/// nobody has named yet, and it is what exploitation leaves behind where classes blur.
+struct Candidate {
+    item: usize,
+    centroid: Vec<f32>,
+    closeness: f32,
+    refused: f32,
+}
+
+impl Candidate {
+    fn novelty(&self) -> f32 {
+        self.refused + (1.0 - self.closeness)
+    }
+}
+
 /// Asks probes against exemplars and earlier probes until `share` pairs are chosen;
-/// returns the probes. Probes whose pairs were all asked already count against a cap, so
-/// that a batch full of pending questions does not scan the whole pool.
-fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> HashSet<usize> {
-    let mut pool = probe_pool(scene);
+/// returns the probes in the order taken. Probes whose pairs were all asked already count
+/// against a cap, so that a batch full of pending questions does not try every group.
+fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> Vec<usize> {
+    let mut pool = candidates(scene);
     let mut probes: Vec<usize> = Vec::new();
     let mut probe_roots = HashSet::new();
 
@@ -117,10 +196,10 @@ fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> HashSet<usize> {
             .iter()
             .enumerate()
             .filter(|(_, candidate)| !probe_roots.contains(&batch.roots()[candidate.item]))
-            .min_by(|(_, x), (_, y)| {
-                x.closeness
-                    .total_cmp(&y.closeness)
-                    .then(x.item.cmp(&y.item))
+            .max_by(|(_, x), (_, y)| {
+                x.novelty()
+                    .total_cmp(&y.novelty())
+                    .then(y.item.cmp(&x.item))
             })
             .map(|(position, _)| position)
         else {
@@ -128,97 +207,167 @@ fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> HashSet<usize> {
         };
         let probe = pool.swap_remove(position);
 
-        ask_probe(batch, scene, &probe, &probes, share);
+        ask_probe(batch, scene, probe.item, &probes, share);
         probes.push(probe.item);
         probe_roots.insert(batch.roots()[probe.item]);
+        let probe_direction = groups::unit_rows(scene.context, &[probe.item]);
         for candidate in &mut pool {
-            let similarity = scene.cosine(candidate.item, probe.item);
+            let similarity = dot(&candidate.centroid, &probe_direction);
             candidate.closeness = candidate.closeness.max(similarity);
         }
     }
-    probes.into_iter().collect()
+    probes
 }
 
-/// An unlabelled item and its highest similarity to an exemplar or a probe so far.
-struct Candidate {
-    /// Position in `Scene::unlabelled`.
-    unlabelled: usize,
-    item: usize,
-    closeness: f32,
-}
+/// The central items of the dense groups of unlabelled items.
+fn candidates(scene: &Scene) -> Vec<Candidate> {
+    let k = (GROUPS_PER_CLASS * scene.exemplars.len() + EXTRA_GROUPS).min(MAX_GROUPS);
+    let seed = scene.context.seed_for(Strategy::Exemplar);
+    let groups = groups::group(scene.context, &scene.unlabelled, k, seed);
+    let sampled: usize = groups.iter().map(|g| g.members.len()).sum();
+    let floor = SPARSE_GROUP * sampled as f32 / groups.len().max(1) as f32;
 
-/// The [`PROBE_POOL`] unlabelled items least similar to every exemplar, in item order.
-fn probe_pool(scene: &Scene) -> Vec<Candidate> {
-    let mut pool: Vec<Candidate> = (0..scene.unlabelled.len())
-        .map(|u| Candidate {
-            unlabelled: u,
-            item: scene.unlabelled[u],
-            closeness: scene
-                .similarities_of(u)
+    let dim = scene.dim();
+    groups
+        .into_iter()
+        .filter(|group| group.members.len() as f32 >= floor)
+        .map(|group| {
+            let closeness = scene
+                .prototypes
+                .chunks_exact(dim)
+                .map(|prototype| dot(&group.centroid, prototype))
+                .fold(f32::MIN, f32::max);
+            let refused = group
+                .members
                 .iter()
-                .copied()
-                .fold(f32::MIN, f32::max),
+                .filter(|&&item| scene.was_refused(item))
+                .count();
+            Candidate {
+                item: group.central,
+                refused: refused as f32 / group.members.len() as f32,
+                centroid: group.centroid,
+                closeness,
+            }
         })
-        .collect();
-    if pool.len() > PROBE_POOL {
-        pool.select_nth_unstable_by(PROBE_POOL, |x, y| {
-            x.closeness
-                .total_cmp(&y.closeness)
-                .then(x.item.cmp(&y.item))
-        });
-        pool.truncate(PROBE_POOL);
-        pool.sort_unstable_by_key(|candidate| candidate.item);
-    }
-    pool
+        .collect()
 }
 
-fn ask_probe(batch: &mut Batch, scene: &Scene, probe: &Candidate, earlier: &[usize], share: usize) {
+fn ask_probe(batch: &mut Batch, scene: &Scene, probe: usize, earlier: &[usize], share: usize) {
+    let direction = groups::unit_rows(scene.context, &[probe]);
     let mut exemplars: Vec<(f32, usize)> = scene
-        .similarities_of(probe.unlabelled)
-        .iter()
-        .copied()
+        .prototypes
+        .chunks_exact(scene.dim())
+        .map(|prototype| dot(&direction, prototype))
         .zip(scene.exemplars.iter().copied())
         .collect();
     exemplars.sort_by(|x, y| y.0.total_cmp(&x.0));
-    let earlier_probes = earlier.iter().map(|&p| (scene.cosine(probe.item, p), p));
+    let earlier_probes = earlier.iter().map(|&p| (scene.cosine(probe, p), p));
 
     for (similarity, other) in exemplars.into_iter().chain(earlier_probes) {
         if batch.len() >= share {
             return;
         }
-        batch.offer(probe.item, other, similarity);
+        batch.offer(probe, other, similarity);
     }
 }
 
-/// Asks every unlabelled item that is not a probe against its most similar askable
-/// exemplar, most similar pairs first.
-fn exploit(batch: &mut Batch, scene: &Scene, probes: &HashSet<usize>) {
-    let mut questions: Vec<(f32, usize, usize)> = scene
-        .unlabelled
+/// Asks the unlabelled items that are not probes against the exemplar of their most similar
+/// askable class, the classes taking turns; within a turn the most similar pairs come first.
+///
+/// Which items a class asks first: those above the [`learned_boundary`] in a random order,
+/// then the rest, most similar first. Asking only the most similar items labels a class's
+/// core, which a kNN bank barely needs and the model has learned already; items drawn at
+/// random from all that are likely enough to be answered "same" spread the labels over the
+/// class at nearly the same yield.
+///
+/// This batch's probes count as classes too, seen through their own embedding: each may be
+/// a class nobody has named yet, and its answers come in with the rest of the batch. On a
+/// fresh project, where the first batch knows one class, that spreads the first answers over
+/// every group the probes found instead of asking everything against the one exemplar.
+fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize]) {
+    let targets: Vec<usize> = scene.exemplars.iter().chain(probes).copied().collect();
+    let is_probe: HashSet<usize> = probes.iter().copied().collect();
+    let mut queues: Vec<Vec<(f32, usize)>> = vec![Vec::new(); targets.len()];
+    for (u, &item) in scene.unlabelled.iter().enumerate() {
+        if is_probe.contains(&item) {
+            continue;
+        }
+        let to_probes = probes.iter().map(|&probe| scene.cosine(item, probe));
+        let best = scene
+            .similarities_of(u)
+            .iter()
+            .copied()
+            .chain(to_probes)
+            .zip(&targets)
+            .enumerate()
+            .filter(|&(_, (_, &target))| batch.is_askable(item, target))
+            .max_by(|x, y| x.1.0.total_cmp(&y.1.0).then(y.0.cmp(&x.0)));
+        if let Some((target, (similarity, _))) = best {
+            queues[target].push((similarity, item));
+        }
+    }
+    let boundary = learned_boundary(scene);
+    let mut rng = ChaCha8Rng::seed_from_u64(scene.context.seed_for(Strategy::Exemplar) ^ 1);
+    for queue in &mut queues {
+        queue.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        if let Some(boundary) = boundary {
+            let likely = queue.partition_point(|&(similarity, _)| similarity >= boundary);
+            queue[..likely].shuffle(&mut rng);
+        }
+    }
+
+    let longest = queues.iter().map(Vec::len).max().unwrap_or(0);
+    for turn in 0..longest {
+        let mut layer: Vec<(f32, usize, usize)> = queues
+            .iter()
+            .zip(&targets)
+            .filter_map(|(queue, &target)| {
+                queue
+                    .get(turn)
+                    .map(|&(similarity, item)| (similarity, item, target))
+            })
+            .collect();
+        layer.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        for (similarity, item, target) in layer {
+            if batch.is_full() {
+                return;
+            }
+            batch.offer(item, target, similarity);
+        }
+    }
+}
+
+/// The similarity to a class prototype that best separates the items answered "same" as the
+/// class from those answered "different", over the pairs asked so far that hold a class's
+/// member; `None` while either kind has fewer than 5 pairs.
+fn learned_boundary(scene: &Scene) -> Option<f32> {
+    let context = scene.context;
+    let roots = &context.roots;
+    let class_of_root: HashMap<usize, usize> = scene
+        .exemplars
         .iter()
         .enumerate()
-        .filter(|(_, item)| !probes.contains(item))
-        .filter_map(|(u, &item)| {
-            best_askable_exemplar(batch, scene, u).map(|(similarity, e)| (similarity, item, e))
-        })
+        .map(|(class, &exemplar)| (roots[exemplar], class))
         .collect();
-    questions.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-
-    for (similarity, item, exemplar) in questions {
-        if batch.is_full() {
-            return;
+    let (dim, embeddings, inverse) = (
+        scene.dim(),
+        context.request.embeddings,
+        context.inverse_norms(),
+    );
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for &(a, b) in context.request.already_asked {
+        for (item, other) in [(a, b), (b, a)] {
+            let Some(&class) = class_of_root.get(&roots[other]) else {
+                continue;
+            };
+            let prototype = &scene.prototypes[class * dim..(class + 1) * dim];
+            let similarity = dot(embeddings.row(item), prototype) * inverse[item];
+            match context.relation(item, other) {
+                Relation::Same => same.push(similarity),
+                Relation::Different => different.push(similarity),
+                Relation::Unknown => {}
+            }
         }
-        batch.offer(item, exemplar, similarity);
     }
-}
-
-fn best_askable_exemplar(batch: &Batch, scene: &Scene, u: usize) -> Option<(f32, usize)> {
-    let item = scene.unlabelled[u];
-    scene
-        .similarities_of(u)
-        .iter()
-        .zip(&scene.exemplars)
-        .filter(|&(_, &e)| batch.is_askable(item, e))
-        .max_by(|x, y| x.0.total_cmp(y.0).then(y.1.cmp(x.1)))
-        .map(|(&similarity, &e)| (similarity, e))
+    separating_threshold(&same, &different)
 }

@@ -9,6 +9,7 @@
 
 mod bridging;
 mod exemplar;
+mod groups;
 mod margin;
 mod mix;
 mod passive;
@@ -118,7 +119,8 @@ pub struct PairChoice {
     /// The strategy that chose the pair.
     pub strategy: Strategy,
     /// The strategy's score, higher first within a strategy except for margin:
-    /// - [`Strategy::Exemplar`]: cosine similarity of the pair;
+    /// - [`Strategy::Exemplar`]: cosine similarity of the item to the class prototype (the
+    ///   mean direction of the exemplar's component), or to the earlier probe;
     /// - [`Strategy::Margin`]: distance of the pair's cosine similarity from the boundary
     ///   (smaller is less certain, and comes first);
     /// - [`Strategy::Bridging`]: cosine similarity times the square root of the product of the

@@ -49,6 +49,32 @@ fn request<'a>(
     }
 }
 
+/// The exemplar among `exemplars` that a pair holds, and its other item.
+fn split_pair(pair: &PairChoice, exemplars: &[usize]) -> (usize, usize) {
+    if exemplars.contains(&pair.a) {
+        (pair.a, pair.b)
+    } else {
+        (pair.b, pair.a)
+    }
+}
+
+/// Cosine of `item` and the unit mean direction of `members`.
+fn prototype_cosine(embeddings: &Embeddings, members: &[usize], item: usize) -> f32 {
+    let unit = embeddings.normalized();
+    let mut mean = vec![0.0f32; embeddings.dim()];
+    for &member in members {
+        mean.iter_mut()
+            .zip(unit.row(member))
+            .for_each(|(m, v)| *m += v);
+    }
+    let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+    mean.iter()
+        .zip(unit.row(item))
+        .map(|(m, v)| m * v)
+        .sum::<f32>()
+        / norm
+}
+
 #[test]
 fn exploitation_pairs_items_with_the_exemplar_of_their_own_cluster() {
     let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
@@ -63,21 +89,50 @@ fn exploitation_pairs_items_with_the_exemplar_of_their_own_cluster() {
     assert_eq!(pairs.len(), budget);
     let exploitation = &pairs[discovery_share(budget)..];
     for pair in exploitation {
-        let exemplar = if [0, 20, 40].contains(&pair.a) {
-            pair.a
-        } else {
-            pair.b
-        };
-        let item = pair.a + pair.b - exemplar;
+        let (exemplar, item) = split_pair(pair, &[0, 20, 40]);
         assert_eq!(cluster_of(item), cluster_of(exemplar), "{pair:?}");
         assert!(pair.score > 0.9, "{pair:?}");
     }
-    assert!(exploitation.windows(2).all(|w| w[0].score >= w[1].score));
 }
 
 #[test]
-fn a_single_question_goes_to_the_most_similar_item_of_an_exemplar() {
+fn classes_take_turns_even_when_one_class_has_all_the_most_similar_items() {
+    // Cluster 1 is loose: every one of its items is less similar to its prototype than any
+    // item of clusters 0 and 2. Ranking globally would ask clusters 0 and 2 first.
+    let mut values = three_clusters().into_values();
+    for item in 21..40 {
+        values[item * 6 + 3] = 0.6;
+    }
+    let embeddings = Embeddings::new(6, values).expect("60 x 6");
+    let (graph, asked) = (three_known_classes(), HashSet::new());
+    let budget = 33;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    let exploitation = &pairs[discovery_share(budget)..];
+    let mut per_class = [0; 3];
+    for pair in exploitation {
+        let (exemplar, _) = split_pair(pair, &[0, 20, 40]);
+        per_class[cluster_of(exemplar)] += 1;
+    }
+    assert_eq!(per_class, [10, 10, 10], "{exploitation:?}");
+    for class in 0..3 {
+        let scores: Vec<f32> = exploitation
+            .iter()
+            .filter(|pair| cluster_of(split_pair(pair, &[0, 20, 40]).0) == class)
+            .map(|pair| pair.score)
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    }
+}
+
+#[test]
+fn a_single_question_goes_to_the_item_most_similar_to_a_class_prototype() {
     let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
+    let members = [vec![0, 1], vec![20], vec![40]];
 
     let pairs = select(Strategy::Exemplar, &request(&graph, &embeddings, 1, &asked));
 
@@ -85,16 +140,87 @@ fn a_single_question_goes_to_the_most_similar_item_of_an_exemplar() {
     let best = (2..60)
         .filter(|&item| ![20, 40].contains(&item))
         .map(|item| {
-            let exemplar = [0, 20, 40][cluster_of(item)];
-            (embeddings.cosine(item, exemplar), item)
+            let cosine = prototype_cosine(&embeddings, &members[cluster_of(item)], item);
+            (cosine, item)
         })
         .max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)))
         .expect("unlabelled items exist");
     assert!(
-        (pairs[0].score - best.0).abs() < 1e-6,
+        (pairs[0].score - best.0).abs() < 1e-5,
         "{:?} vs {best:?}",
         pairs[0]
     );
+    assert_eq!(split_pair(&pairs[0], &[0, 20, 40]).1, best.1);
+}
+
+/// Items `0..200` around axis 0 (item 0 the only exemplar), `200..400` around axis 1, and
+/// item 400 alone on axis 2: an outlier farther from the exemplar than anything.
+fn dense_group_and_outlier() -> (Graph, Embeddings) {
+    let mut values = Vec::new();
+    for item in 0..401 {
+        let axis = if item == 400 { 2 } else { item / 200 };
+        for dim in 0..4 {
+            let noise = ((item * 7 + dim * 13) % 10) as f32 / 50.0;
+            values.push(if dim == axis { 1.0 } else { noise });
+        }
+    }
+    let embeddings = Embeddings::new(4, values).expect("401 x 4");
+    let graph = Graph::from_answers(401, [(0, 1, Same)]);
+    (graph, embeddings)
+}
+
+#[test]
+fn discovery_probes_the_centre_of_a_dense_group_before_an_outlier() {
+    let (graph, embeddings) = dense_group_and_outlier();
+    let asked = HashSet::new();
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, 30, &asked),
+    );
+
+    let first = &pairs[0];
+    assert_eq!(first.a, 0, "{first:?}");
+    assert!((200..400).contains(&first.b), "{first:?}");
+}
+
+#[test]
+fn a_first_batch_asks_items_against_its_probes_as_well_as_the_one_exemplar() {
+    let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
+    let budget = 30;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    let discovery = &pairs[..discovery_share(budget)];
+    let probes = [discovery[0].b, discovery[1].b];
+    let targets = [0, probes[0], probes[1]];
+    let mut per_target = [0; 3];
+    for pair in &pairs[discovery.len()..] {
+        let (target, item) = split_pair(pair, &targets);
+        assert_eq!(cluster_of(item), cluster_of(target), "{pair:?}");
+        per_target[targets.iter().position(|&t| t == target).expect("a target")] += 1;
+    }
+    assert_eq!(per_target, [9, 9, 9]);
+}
+
+#[test]
+fn groups_find_the_three_clusters() {
+    let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
+    let selection = request(&graph, &embeddings, 1, &asked);
+    let context = Context::new(&selection);
+    let items: Vec<usize> = (0..60).collect();
+
+    let found = groups::group(&context, &items, 3, 11);
+
+    let mut sizes: Vec<usize> = found.iter().map(|g| g.members.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [20, 20, 20]);
+    let mut centres: Vec<usize> = found.iter().map(|g| cluster_of(g.central)).collect();
+    centres.sort_unstable();
+    assert_eq!(centres, [0, 1, 2]);
 }
 
 #[test]
@@ -254,10 +380,10 @@ fn strategies_parse_back_from_their_spelling() {
 }
 
 #[test]
-fn the_discovery_share_is_a_fifth_with_a_floor_for_small_budgets() {
-    let shares: Vec<usize> = [0, 1, 2, 4, 10, 20, 1000].map(discovery_share).to_vec();
+fn the_discovery_share_is_a_tenth_with_a_floor_for_small_budgets() {
+    let shares: Vec<usize> = [0, 1, 2, 4, 10, 20, 50, 1000].map(discovery_share).to_vec();
 
-    assert_eq!(shares, vec![0, 0, 1, 2, 3, 4, 200]);
+    assert_eq!(shares, vec![0, 0, 1, 2, 3, 3, 5, 100]);
 }
 
 fn verdict() -> impl proptest::strategy::Strategy<Value = Verdict> {

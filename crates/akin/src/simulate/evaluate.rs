@@ -50,8 +50,14 @@ pub struct RoundReport {
     pub classes_found: usize,
     /// Recovered items per true label (index = label).
     pub recovered_per_label: Vec<usize>,
-    /// Answers the graph refused because they contradicted it.
+    /// Settled verdicts that contradicted the graph and were kept out of it.
     pub conflicts: usize,
+    /// Pairs waiting for another answer: in conflict, or without a clear majority.
+    pub awaiting: usize,
+    /// Answers so far that re-asked an unsettled pair.
+    pub reasked_answers: usize,
+    /// Answers so far that audited a settled pair.
+    pub audit_answers: usize,
     /// Answers flipped by `--noise`.
     pub flipped_answers: usize,
     /// Mean loss of the round's last training steps.

@@ -59,6 +59,7 @@ fn parameters(text: &mut String, input: &ReportInput) {
         ("loss", args.loss.to_string()),
         ("encoder", encoder.to_string()),
         ("answer noise", format!("{}", args.noise)),
+        ("audit share", format!("{}", args.audit_share)),
         ("warm-up steps", args.warmup_steps.to_string()),
         ("steps per round", args.steps_per_round.to_string()),
         (
@@ -83,16 +84,18 @@ fn results(text: &mut String, run: &StrategyRun) {
     let _ = writeln!(text, "## {} strategy\n", run.strategy);
     text.push_str(
         "| round | answers | kNN | kNN, recovered bank | linear probe | RankMe | label \
-         recovery | answers per label | label precision | conflicts |\n",
+         recovery | answers per label | label precision | conflicts | re-asks | audits |\n",
     );
-    text.push_str("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    text.push_str(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
     let optional = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_string(), |v| format!("{v:.digits$}"))
     };
     for r in &run.rounds {
         let _ = writeln!(
             text,
-            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.4} | {} | {} | {} |",
+            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.4} | {} | {} | {} | {} | {} |",
             r.round,
             r.answers,
             r.knn_accuracy,
@@ -102,7 +105,9 @@ fn results(text: &mut String, run: &StrategyRun) {
             r.label_recovery,
             optional(r.answers_per_label, 2),
             optional(r.label_precision, 4),
-            r.conflicts
+            r.conflicts,
+            r.reasked_answers,
+            r.audit_answers
         );
     }
     if let Some(last) = run.rounds.last() {
@@ -142,10 +147,21 @@ fn noise(text: &mut String, input: &ReportInput) {
         };
         let _ = writeln!(
             text,
-            "- {}: {} of {} answers flipped by the oracle (noise {}); {} contradicted the \
-             graph and were kept out of it as conflicts. Conflicting pairs are not asked \
-             again: the graph keeps the first answer, so re-asking cannot undo a wrong merge.",
-            run.strategy, last.flipped_answers, last.answers, input.args.noise, last.conflicts
+            "- {}: {} of {} answers flipped by the oracle (noise {}). Votes are settled by \
+             consensus as on the server: {} answers re-asked pairs in conflict or without a \
+             clear majority, {} audited settled pairs (those the model disagreed with most \
+             first); at the end {} settled verdicts contradicted the graph and {} pairs \
+             still awaited an answer. Label precision after the last round: {}.",
+            run.strategy,
+            last.flipped_answers,
+            last.answers,
+            input.args.noise,
+            last.reasked_answers,
+            last.audit_answers,
+            last.conflicts,
+            last.awaiting,
+            last.label_precision
+                .map_or("-".to_string(), |p| format!("{p:.4}"))
         );
     }
     text.push('\n');
