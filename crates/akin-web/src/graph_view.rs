@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use akin_core::consensus::{self, ConsensusSettings, SettledPair, Vote};
-use akin_core::{Graph, Relation, Verdict};
+use akin_core::{Embeddings, Graph, Relation, Verdict};
 use akin_store::answers::LoggedAnswer;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -198,15 +198,21 @@ impl AnswerGraph {
     }
 
     /// Up to `count` settled pairs to ask again, as `(smaller id, larger id, lead)` with the
-    /// lead of the settled verdict: those resting on the fewest votes first, in an order
-    /// drawn from `seed`.
-    pub fn pairs_to_audit(&self, count: usize, seed: u64) -> Vec<(i64, i64, f64)> {
+    /// lead of the settled verdict: those resting on the fewest votes first, and among them
+    /// those the model behind `embeddings` (one row per item) disagrees with most, then in an
+    /// order drawn from `seed`.
+    pub fn pairs_to_audit(
+        &self,
+        count: usize,
+        seed: u64,
+        embeddings: &Embeddings,
+    ) -> Vec<(i64, i64, f64)> {
         let lead: HashMap<(usize, usize), f64> = self
             .settled
             .iter()
             .map(|pair| ((pair.a, pair.b), pair.lead))
             .collect();
-        consensus::audit_pairs(&self.settled, count, seed, None)
+        consensus::audit_pairs(&self.settled, count, seed, Some(embeddings))
             .into_iter()
             .map(|(a, b)| (self.item_ids[a], self.item_ids[b], lead[&(a, b)]))
             .collect()
@@ -271,6 +277,11 @@ impl AnswerGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` identical embeddings: a model with no opinion.
+    fn flat(n: usize) -> Embeddings {
+        Embeddings::new(1, vec![1.0; n]).expect("n x 1")
+    }
 
     fn answer(id: i64, pair: (i64, i64), verdict: Verdict, annotator: &str) -> LoggedAnswer {
         LoggedAnswer {
@@ -359,7 +370,7 @@ mod tests {
         );
         assert!(with.pairs_to_reask(&log).is_empty());
         assert!(
-            with.pairs_to_audit(5, 1)
+            with.pairs_to_audit(5, 1, &flat(3))
                 .iter()
                 .all(|&(a, b, _)| (a, b) != (1, 2))
         );
@@ -412,7 +423,7 @@ mod tests {
 
         let view = build(vec![1, 2, 3], &log, &[]);
         let mut audited: Vec<(i64, i64)> = view
-            .pairs_to_audit(5, 7)
+            .pairs_to_audit(5, 7, &flat(3))
             .into_iter()
             .map(|(a, b, lead)| {
                 assert_eq!(lead, 1.0, "a single vote leads all the way");

@@ -121,7 +121,7 @@ pub(crate) async fn choose(
 
     let choices = tokio::task::spawn_blocking(move || {
         let view = graph_view::build(item_ids, &log, &gold);
-        let mut chosen = second_opinions(&view, &log, &pending, budget, seed);
+        let mut chosen = second_opinions(&view, &log, &pending, &embeddings, budget, seed);
         let plants = budget
             .plants()
             .min(budget.pairs.saturating_sub(chosen.len()));
@@ -135,12 +135,13 @@ pub(crate) async fn choose(
 }
 
 /// Pairs answered before that need another answer: re-asks of unsettled pairs, then audits
-/// of settled ones that are not pending already. A re-ask scores 1; an audit scores the lead
-/// of the verdict it checks.
+/// of settled ones that are not pending already, those the model disagrees with first. A
+/// re-ask scores 1; an audit scores the lead of the verdict it checks.
 fn second_opinions(
     view: &AnswerGraph,
     log: &[LoggedAnswer],
     pending: &HashSet<(i64, i64)>,
+    embeddings: &Embeddings,
     budget: Budget,
     seed: u64,
 ) -> Vec<NewQuery> {
@@ -159,7 +160,7 @@ fn second_opinions(
 
     let audits = budget.audits().min(budget.pairs - chosen.len());
     if audits > 0 {
-        let drawn = view.pairs_to_audit(audits + pending.len(), seed);
+        let drawn = view.pairs_to_audit(audits + pending.len(), seed, embeddings);
         chosen.extend(
             drawn
                 .into_iter()

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use akin_core::select::{self, SelectionRequest};
 use akin_core::consensus::{self, ConsensusSettings, Settlement, Vote};
+use akin_core::select::{self, SelectionRequest};
 use akin_core::{Embeddings, Graph, Strategy, Verdict, metrics};
 use akin_trainer::{DeviceChoice, EncoderChoice, ImageSet, LossKind, Session, TrainConfig};
 use anyhow::{Context, bail};
@@ -136,7 +136,10 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         bail!("--noise must be a probability, not {}", args.noise);
     }
     if !(0.0..=0.5).contains(&args.audit_share) {
-        bail!("--audit-share must be between 0 and 0.5, not {}", args.audit_share);
+        bail!(
+            "--audit-share must be between 0 and 0.5, not {}",
+            args.audit_share
+        );
     }
     let started = Instant::now();
     let data = load_data(args)?;
@@ -258,12 +261,18 @@ impl Answers {
     /// model disagrees with first; none that reached [`REASK_LIMIT`].
     fn second_opinions(&self, audits: usize, embeddings: &Embeddings, seed: u64) -> Opinions {
         let fresh = |pair: &(usize, usize)| self.asks.get(pair).copied().unwrap_or(0) < REASK_LIMIT;
-        let reasks: Vec<(usize, usize)> =
-            self.settlement.awaiting.iter().copied().filter(fresh).collect();
-        let audits = consensus::audit_pairs(&self.settlement.settled, audits, seed, Some(embeddings))
-            .into_iter()
+        let reasks: Vec<(usize, usize)> = self
+            .settlement
+            .awaiting
+            .iter()
+            .copied()
             .filter(fresh)
             .collect();
+        let audits =
+            consensus::audit_pairs(&self.settlement.settled, audits, seed, Some(embeddings))
+                .into_iter()
+                .filter(fresh)
+                .collect();
         Opinions { reasks, audits }
     }
 
@@ -292,8 +301,7 @@ impl Answers {
     /// Settles the whole log again, as a round on the server does.
     fn settle(&mut self) {
         let items = self.settlement.graph.len();
-        self.settlement =
-            consensus::settle(items, &self.votes, &[], &ConsensusSettings::default());
+        self.settlement = consensus::settle(items, &self.votes, &[], &ConsensusSettings::default());
     }
 }
 
@@ -544,7 +552,10 @@ mod tests {
         answers.settle();
 
         assert_eq!(answers.graph().relation(0, 1), akin_core::Relation::Same);
-        assert_eq!(answers.graph().relation(0, 2), akin_core::Relation::Different);
+        assert_eq!(
+            answers.graph().relation(0, 2),
+            akin_core::Relation::Different
+        );
         assert_eq!(answers.negatives(), [(1, 2)]);
         assert_eq!((answers.count, answers.flipped), (2, 0));
     }
@@ -561,8 +572,15 @@ mod tests {
 
         assert_eq!(answers.flipped, 3);
         let conflicts = &answers.settlement.conflicts;
-        assert_eq!(conflicts.len(), 1, "three answers about a triangle cannot all hold");
-        let conflict = (conflicts[0].a.min(conflicts[0].b), conflicts[0].a.max(conflicts[0].b));
+        assert_eq!(
+            conflicts.len(),
+            1,
+            "three answers about a triangle cannot all hold"
+        );
+        let conflict = (
+            conflicts[0].a.min(conflicts[0].b),
+            conflicts[0].a.max(conflicts[0].b),
+        );
         assert_eq!(answers.settlement.awaiting, [conflict]);
         assert_eq!(answers.negatives().len(), usize::from(conflict != (0, 1)));
     }
@@ -591,7 +609,10 @@ mod tests {
 
         let annotators: Vec<u32> = answers.votes.iter().map(|v| v.annotator).collect();
         assert_eq!(annotators, [0, 1, 2]);
-        assert_eq!(answers.graph().relation(0, 1), akin_core::Relation::Different);
+        assert_eq!(
+            answers.graph().relation(0, 1),
+            akin_core::Relation::Different
+        );
     }
 
     #[test]

@@ -7,16 +7,15 @@
 //! so the cost is `n x (classes + groups) x dim`.
 //!
 //! A batch lists its discovery pairs first, then its exploitation pairs:
-//! 1. Discovery, [`discovery_share`] of the budget: the unlabelled items are grouped by
-//!    spherical k-means, and the most central item of a group is a candidate probe. Probes are
-//!    taken from the groups least similar to every prototype and to the probes taken before
+//! 1. Discovery, [`discovery_share`] of the budget: the items are grouped by spherical
+//!    k-means, and a group's unlabelled item nearest its centre is a candidate probe. Probes
+//!    are taken first from groups whose members the classes refused and do not hold, then
+//!    from the groups least similar to every prototype and to the probes taken before
 //!    (farthest-point over group centres). Each probe is asked against every exemplar and
 //!    earlier probe, likeliest match first; one found different from all of them becomes a
 //!    new class. A dense group's central item is a typical member of a class; the single item
 //!    farthest from everything, which earlier versions probed, was mostly an odd member of a
 //!    known class.
-//!    Groups whose members some class already refused go first: exploitation leaves those
-//!    behind where a class nobody has named yet hides among known ones.
 //! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
 //!    it is most similar to among those it may still be asked against; this batch's probes
 //!    count as classes. Classes then take turns, each asking its most similar remaining item
@@ -43,7 +42,7 @@ const MIN_DISCOVERY: usize = 3;
 /// Groups per class for discovery, plus [`EXTRA_GROUPS`]: enough that a class not found yet
 /// gets a group of its own, few enough that groups stay dense.
 const GROUPS_PER_CLASS: usize = 2;
-const EXTRA_GROUPS: usize = 8;
+const EXTRA_GROUPS: usize = 12;
 const MAX_GROUPS: usize = 64;
 
 /// A group smaller than this share of the mean group size is too sparse to probe: its
@@ -164,21 +163,25 @@ fn similarity_to_prototypes(scene: &Scene) -> Vec<f32> {
     similarity
 }
 
-/// A group's central item as a candidate probe. `closeness` is the group centre's highest
-/// similarity to a prototype or a probe taken so far; `refused` the share of the group's
-/// members that some class refused. Groups with the most refusals go first, then the least
-/// close: an item refused by the class it looked most like is the best hint of a class
-/// nobody has named yet, and it is what exploitation leaves behind where classes blur.
+/// The unlabelled item nearest a group's centre as a candidate probe.
+///
+/// `closeness` is the group centre's highest similarity to a prototype or a probe taken so
+/// far; `refused` and `labelled` the shares of the group's members that some class refused
+/// and that a class holds. A group whose members the classes refused and none of them hold
+/// is where a class nobody has named hides; exploitation leaves such groups behind where
+/// classes blur. A group a class holds much of is that class's, whatever its refusals.
+/// Groups nobody asked about yet go by distance alone.
 struct Candidate {
     item: usize,
     centroid: Vec<f32>,
     closeness: f32,
     refused: f32,
+    labelled: f32,
 }
 
 impl Candidate {
     fn novelty(&self) -> f32 {
-        self.refused + (1.0 - self.closeness)
+        self.refused - self.labelled + (1.0 - self.closeness)
     }
 }
 
@@ -219,35 +222,41 @@ fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> Vec<usize> {
     probes
 }
 
-/// The central items of the dense groups of unlabelled items.
+/// A candidate probe from every dense group of items that still has an unlabelled member.
 fn candidates(scene: &Scene) -> Vec<Candidate> {
     let k = (GROUPS_PER_CLASS * scene.exemplars.len() + EXTRA_GROUPS).min(MAX_GROUPS);
     let seed = scene.context.seed_for(Strategy::Exemplar);
-    let groups = groups::group(scene.context, &scene.unlabelled, k, seed);
+    let everything: Vec<usize> = (0..scene.context.roots.len()).collect();
+    let groups = groups::group(scene.context, &everything, k, seed);
     let sampled: usize = groups.iter().map(|g| g.members.len()).sum();
     let floor = SPARSE_GROUP * sampled as f32 / groups.len().max(1) as f32;
 
     let dim = scene.dim();
+    let is_labelled = |item: usize| scene.is_class_root[scene.context.roots[item]];
     groups
         .into_iter()
         .filter(|group| group.members.len() as f32 >= floor)
-        .map(|group| {
+        .filter_map(|group| {
+            let item = group.members.iter().copied().find(|&m| !is_labelled(m))?;
             let closeness = scene
                 .prototypes
                 .chunks_exact(dim)
                 .map(|prototype| dot(&group.centroid, prototype))
                 .fold(f32::MIN, f32::max);
+            let share = |count: usize| count as f32 / group.members.len() as f32;
+            let labelled = group.members.iter().filter(|&&m| is_labelled(m)).count();
             let refused = group
                 .members
                 .iter()
-                .filter(|&&item| scene.was_refused(item))
+                .filter(|&&m| !is_labelled(m) && scene.was_refused(m))
                 .count();
-            Candidate {
-                item: group.central,
-                refused: refused as f32 / group.members.len() as f32,
+            Some(Candidate {
+                item,
                 centroid: group.centroid,
                 closeness,
-            }
+                refused: share(refused),
+                labelled: share(labelled),
+            })
         })
         .collect()
 }

@@ -20,10 +20,8 @@ const ITERATIONS: usize = 10;
 pub(super) struct Group {
     /// Unit-length mean direction of the group's members.
     pub centroid: Vec<f32>,
-    /// The sampled items in the group.
+    /// The sampled items in the group, the most similar to the centroid first.
     pub members: Vec<usize>,
-    /// The member most similar to the centroid.
-    pub central: usize,
 }
 
 /// Groups `items` into at most `k` groups by cosine similarity; groups left empty are
@@ -148,21 +146,20 @@ fn collect_groups(
     centroids: Vec<f32>,
     dim: usize,
 ) -> Vec<Group> {
-    let mut groups: Vec<Option<Group>> = (0..centroids.len() / dim).map(|_| None).collect();
-    let mut best = vec![f32::MIN; groups.len()];
+    let mut members: Vec<Vec<(f32, usize)>> = vec![Vec::new(); centroids.len() / dim];
     for ((&item, point), &c) in sample.iter().zip(points.chunks_exact(dim)).zip(assignment) {
-        let centroid = &centroids[c * dim..(c + 1) * dim];
-        let cos = dot(point, centroid);
-        let group = groups[c].get_or_insert_with(|| Group {
-            centroid: centroid.to_vec(),
-            members: Vec::new(),
-            central: item,
-        });
-        group.members.push(item);
-        if cos > best[c] {
-            best[c] = cos;
-            group.central = item;
-        }
+        members[c].push((dot(point, &centroids[c * dim..(c + 1) * dim]), item));
     }
-    groups.into_iter().flatten().collect()
+    members
+        .into_iter()
+        .zip(centroids.chunks_exact(dim))
+        .filter(|(members, _)| !members.is_empty())
+        .map(|(mut members, centroid)| {
+            members.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            Group {
+                centroid: centroid.to_vec(),
+                members: members.into_iter().map(|(_, item)| item).collect(),
+            }
+        })
+        .collect()
 }

@@ -207,6 +207,36 @@ fn a_first_batch_asks_items_against_its_probes_as_well_as_the_one_exemplar() {
 }
 
 #[test]
+fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order() {
+    // Classes 0, 20 and 40 with six members each, all asked: the answers put the boundary
+    // between "same" and "different" far below every remaining item of its own class.
+    let mut answers = vec![(0, 20, Different), (0, 40, Different), (20, 40, Different)];
+    for exemplar in [0, 20, 40] {
+        answers.extend((1..6).map(|i| (exemplar, exemplar + i, Same)));
+    }
+    let asked: HashSet<(usize, usize)> = answers.iter().map(|&(a, b, _)| (a, b)).collect();
+    let graph = Graph::from_answers(60, answers);
+    let embeddings = three_clusters();
+    let budget = 40;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    let scores: Vec<f32> = pairs[discovery_share(budget)..]
+        .iter()
+        .filter(|pair| split_pair(pair, &[0, 20, 40]).0 == 0)
+        .map(|pair| pair.score)
+        .collect();
+    assert!(scores.len() >= 5, "{scores:?}");
+    assert!(
+        scores.windows(2).any(|w| w[0] < w[1]),
+        "not most similar first: {scores:?}"
+    );
+}
+
+#[test]
 fn groups_find_the_three_clusters() {
     let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
     let selection = request(&graph, &embeddings, 1, &asked);
@@ -218,7 +248,7 @@ fn groups_find_the_three_clusters() {
     let mut sizes: Vec<usize> = found.iter().map(|g| g.members.len()).collect();
     sizes.sort_unstable();
     assert_eq!(sizes, [20, 20, 20]);
-    let mut centres: Vec<usize> = found.iter().map(|g| cluster_of(g.central)).collect();
+    let mut centres: Vec<usize> = found.iter().map(|g| cluster_of(g.members[0])).collect();
     centres.sort_unstable();
     assert_eq!(centres, [0, 1, 2]);
 }
