@@ -216,8 +216,14 @@ impl RoundWorker {
         let started = json!({ "answers_used": snapshot.answers_used, "warnings": warnings });
         self.report(claim, 0.0, &started).await?;
 
+        let negatives = snapshot.answers.negatives();
+        let known_negatives = negatives.len();
+        let training = Training {
+            warm_start,
+            negatives,
+        };
         let outcome = self
-            .train(&project, claim, &snapshot, warm_start, cancel)
+            .train(&project, claim, &snapshot, training, cancel)
             .await?;
         let model_id = self.save_model(claim, &snapshot, &outcome).await?;
 
@@ -229,6 +235,7 @@ impl RoundWorker {
             "device": outcome.device,
             "answers_used": snapshot.answers_used,
             "positive_groups": graph.positive_groups().len(),
+            "known_negatives": known_negatives,
             "label_recovery": akin_core::metrics::label_recovery(graph),
         });
         let ids = snapshot.table.ids.clone();
@@ -296,7 +303,7 @@ impl RoundWorker {
         project: &Project,
         claim: &Claim,
         snapshot: &Snapshot,
-        warm_start: Option<PathBuf>,
+        training: Training,
         cancel: &Arc<AtomicBool>,
     ) -> Result<TrainOutcome, RoundError> {
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
@@ -307,7 +314,7 @@ impl RoundWorker {
                 steps: self.train_steps,
                 ..TrainConfig::default()
             },
-            warm_start,
+            warm_start: training.warm_start,
             checkpoint_out: self.checkpoint_path(claim.round_id).await?,
             cancel: Arc::clone(cancel),
             progress: Some(progress_tx),
@@ -319,7 +326,10 @@ impl RoundWorker {
             progress_rx,
             Arc::clone(cancel),
         ));
-        let outcome = self.trainer.run(job).await;
+        let outcome = self
+            .trainer
+            .run_with_negatives(job, training.negatives)
+            .await;
         reporter.abort();
         Ok(outcome?)
     }
@@ -372,6 +382,13 @@ impl RoundWorker {
         tracing::info!(model.id = model_id, "model {model_id} saved");
         Ok(model_id)
     }
+}
+
+/// What a round trains with besides the items and the "same" groups.
+struct Training {
+    warm_start: Option<PathBuf>,
+    /// The accepted "different" answers, as pairs of item indices.
+    negatives: Vec<(usize, usize)>,
 }
 
 /// Resolves once `stop` is true or its sender is gone.
