@@ -1,9 +1,10 @@
 //! The round worker: claims queued rounds from Postgres and runs them on this process's
-//! trainer thread: train from the previous checkpoint on the answers given so far, save the
-//! model and its embeddings, choose the next pairs, open the round. It talks only to
-//! Postgres and its own data folder, so it can run in `akin serve` (the default) or on
-//! another machine as `akin worker`. While it runs a round it refreshes the round's
-//! heartbeat; any worker takes a round whose heartbeat went stale away from its holder.
+//! trainer thread: train from the previous checkpoint on the answers given so far with the
+//! project's loss, save the model and its embeddings, choose the next pairs, open the round.
+//! It talks only to Postgres and its own data folder, so it can run in `akin serve` (the
+//! default) or on another machine as `akin worker`. While it runs a round it refreshes the
+//! round's heartbeat; any worker takes a round whose heartbeat went stale away from its
+//! holder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,10 @@ use akin_store::claims::{self, Claim};
 use akin_store::models;
 use akin_store::projects::{self, Project};
 use akin_store::rounds::RoundState;
-use akin_trainer::{Progress, TrainConfig, TrainError, TrainJob, TrainOutcome, TrainerHandle};
+use akin_trainer::{
+    LossKind, ParseLossKindError, Progress, TrainConfig, TrainError, TrainJob, TrainOutcome,
+    TrainerHandle,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
@@ -210,6 +214,7 @@ impl RoundWorker {
         let project = projects::by_id(&self.db, claim.project_id)
             .await?
             .ok_or(RoundError::NoProject)?;
+        let loss = project_loss(&project).map_err(|e| RoundError::BadSettings(e.to_string()))?;
         let snapshot = Snapshot::load(&self.db, &project).await?;
         let (warm_start, mut warnings) = self.warm_start(claim).await?;
         warnings.extend(snapshot.answers.warnings());
@@ -219,6 +224,7 @@ impl RoundWorker {
         let negatives = snapshot.answers.negatives();
         let known_negatives = negatives.len();
         let training = Training {
+            loss,
             warm_start,
             negatives,
         };
@@ -230,6 +236,7 @@ impl RoundWorker {
         let graph = &snapshot.answers.graph;
         let mut metrics = json!({
             "model_id": model_id,
+            "loss": loss.as_str(),
             "final_loss": outcome.final_loss,
             "train_steps": outcome.steps,
             "device": outcome.device,
@@ -312,6 +319,7 @@ impl RoundWorker {
             positives: snapshot.answers.graph.positive_groups(),
             config: TrainConfig {
                 steps: self.train_steps,
+                loss: training.loss,
                 ..TrainConfig::default()
             },
             warm_start: training.warm_start,
@@ -386,9 +394,18 @@ impl RoundWorker {
 
 /// What a round trains with besides the items and the "same" groups.
 struct Training {
+    loss: LossKind,
     warm_start: Option<PathBuf>,
     /// The accepted "different" answers, as pairs of item indices.
     negatives: Vec<(usize, usize)>,
+}
+
+/// The loss a project's rounds train with: its own, or the trainer's default.
+pub fn project_loss(project: &Project) -> Result<LossKind, ParseLossKindError> {
+    project
+        .loss
+        .as_deref()
+        .map_or(Ok(TrainConfig::default().loss), str::parse)
 }
 
 /// Resolves once `stop` is true or its sender is gone.
