@@ -1,10 +1,10 @@
 //! The round worker: claims queued rounds from Postgres and runs them on this process's
 //! trainer thread: train from the previous checkpoint on the answers given so far with the
-//! project's loss, save the model and its embeddings, choose the next pairs, open the round.
-//! It talks only to Postgres and its own data folder, so it can run in `akin serve` (the
-//! default) or on another machine as `akin worker`. While it runs a round it refreshes the
-//! round's heartbeat; any worker takes a round whose heartbeat went stale away from its
-//! holder.
+//! project's loss, save the model and its embeddings, measure them, choose the next pairs,
+//! open the round. It talks only to Postgres and its own data folder, so it can run in
+//! `akin serve` (the default) or on another machine as `akin worker`. While it runs a round
+//! it refreshes the round's heartbeat; any worker takes a round whose heartbeat went stale
+//! away from its holder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
 use crate::Settings;
+use crate::evaluation::{self, RoundData};
 use crate::keep_alive::KeepAlive;
 use crate::orchestrator::RoundError;
 use crate::selection::{self, Budget, Snapshot};
@@ -234,6 +235,14 @@ impl RoundWorker {
         let model_id = self.save_model(claim, &snapshot, &outcome).await?;
 
         let graph = &snapshot.answers.graph;
+        let data = RoundData {
+            embeddings: &outcome.embeddings,
+            table: &snapshot.table,
+            graph,
+            answers_used: snapshot.answers_used,
+        };
+        let evaluation = evaluation::evaluate(&self.trainer, data).await;
+        warnings.extend(evaluation.warnings);
         let mut metrics = json!({
             "model_id": model_id,
             "loss": loss.as_str(),
@@ -243,7 +252,12 @@ impl RoundWorker {
             "answers_used": snapshot.answers_used,
             "positive_groups": graph.positive_groups().len(),
             "known_negatives": known_negatives,
-            "label_recovery": akin_core::metrics::label_recovery(graph),
+            "rank_me": evaluation.rank_me,
+            "label_recovery": evaluation.label_recovery,
+            "answers_per_label": evaluation.answers_per_label,
+            "knn_accuracy": evaluation.knn_accuracy,
+            "linear_probe_accuracy": evaluation.linear_probe_accuracy,
+            "evaluated_items": evaluation.evaluated_items,
         });
         let ids = snapshot.table.ids.clone();
         let budget = Budget {
