@@ -2,7 +2,8 @@
 //! queues; a server killed mid-round loses no answer and its round is resumed, or failed with
 //! a reason and retried; one-sided answers train and say what they lack; a project advances
 //! on its own exactly once; a project's strategy mix and the audit share shape its next
-//! round.
+//! round; a project's loss and its "different" answers train the round, which stores its
+//! evaluation.
 
 mod support;
 
@@ -374,6 +375,109 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     assert_eq!(audits, 4, "a tenth of 40 pairs: {strategies:?}");
     assert_eq!(monitored, strategies.len() - audits, "{strategies:?}");
     assert!(monitored > 0);
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_project_loss_is_set_by_name_refused_otherwise_and_cleared_with_null() {
+    let sandbox = Sandbox::new("rounds_loss");
+    import(&sandbox, PROJECT, 16);
+    let server = sandbox.serve().await;
+    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
+    let patch = |body: Value| {
+        server
+            .admin(server.http.patch(&project_url))
+            .json(&body)
+            .send()
+    };
+
+    let fresh = server
+        .get_json(&format!("/api/v1/projects/{PROJECT}"))
+        .await;
+    let set = patch(json!({ "loss": "simclr" })).await.expect("sent");
+    let set_status = set.status();
+    let set: Value = set.json().await.expect("json");
+    let mut refused = Vec::new();
+    for body in [
+        json!({ "loss": "infonce" }),
+        json!({ "loss": "SimCLR" }),
+        json!({ "loss": 3 }),
+        json!({ "loss": "adam", "auto_advance_share": 0.5, "strategy_mix": { "monitor": 1.0 } }),
+    ] {
+        let response = patch(body).await.expect("sent");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        refused.push((status, body));
+    }
+    let unchanged = server
+        .get_json(&format!("/api/v1/projects/{PROJECT}"))
+        .await;
+    let cleared = patch(json!({ "loss": null })).await.expect("sent");
+    let cleared_status = cleared.status();
+    let cleared: Value = cleared.json().await.expect("json");
+
+    assert_eq!(fresh["loss"], "vicreg", "the trainer's default: {fresh}");
+    assert_eq!(set_status, StatusCode::OK);
+    assert_eq!(set["loss"], "simclr");
+    for (status, body) in &refused {
+        assert_eq!(*status, StatusCode::BAD_REQUEST, "{body}");
+        let message = body["error"]["message"].as_str().expect("a message");
+        for name in ["vicreg", "simclr", "barlow", "spectral"] {
+            assert!(message.contains(&format!("\"{name}\"")), "{message}");
+        }
+    }
+    assert_eq!(unchanged["loss"], "simclr", "{unchanged}");
+    assert_eq!(unchanged["auto_advance_share"], Value::Null);
+    assert_eq!(unchanged["strategy_mix"]["exemplar"], 0.7);
+    assert_eq!(cleared_status, StatusCode::OK);
+    assert_eq!(cleared["loss"], "vicreg");
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_round_trains_with_the_project_loss_and_its_different_answers_and_stores_its_evaluation()
+{
+    const ITEMS: usize = 200;
+    let sandbox = Sandbox::new("rounds_evaluation");
+    import(&sandbox, PROJECT, ITEMS);
+    let server = sandbox.serve().await;
+    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
+    let set = server
+        .admin(server.http.patch(&project_url))
+        .json(&json!({ "loss": "spectral" }))
+        .send()
+        .await
+        .expect("sent");
+    let answered = answer_some(&server, "ann", usize::MAX).await;
+
+    let round_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    let opened = server.wait_until_open(PROJECT, round_id).await;
+
+    assert_eq!(set.status(), StatusCode::OK);
+    assert!(answered >= 4, "round 0 asked {answered} pairs");
+    let metrics = &opened["metrics"];
+    assert_eq!(metrics["loss"], "spectral", "{metrics}");
+    assert!(
+        metrics["known_negatives"].as_u64() > Some(0),
+        "half the answers say 'different': {metrics}"
+    );
+    let number = |key: &str| -> f64 {
+        metrics[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} is a number: {metrics}"))
+    };
+    assert!(number("rank_me") > 0.0);
+    let knn = number("knn_accuracy");
+    assert!(knn > 0.0 && knn <= 1.0, "{knn}");
+    let probe = number("linear_probe_accuracy");
+    assert!((0.0..=1.0).contains(&probe), "{probe}");
+    assert_eq!(metrics["evaluated_items"], ITEMS, "every item is labelled");
+    assert!(number("label_recovery") > 0.0);
+    assert!(number("answers_per_label") > 0.0);
     server.stop().await;
     sandbox.drop_database().await;
 }

@@ -20,6 +20,10 @@ pub struct Project {
     /// How each round splits its new pairs between the strategies; `None`: the default
     /// mix. Only a mix that [`StrategyMix::validate`] accepts is stored.
     pub strategy_mix: Option<Json<StrategyMix>>,
+    /// The loss the project's rounds train with, as the trainer spells it ("vicreg",
+    /// "simclr", "barlow", "spectral"); `None`: the trainer's default. The database refuses
+    /// any other spelling.
+    pub loss: Option<String>,
 }
 
 impl Project {
@@ -51,7 +55,7 @@ pub async fn get_or_create(
         r#"INSERT INTO projects (name, channels, image_size) VALUES ($1, $2, $3)
            ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
            RETURNING id, name, channels, image_size, auto_advance_share,
-                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>", loss"#,
         name,
         channels,
         image_size
@@ -66,7 +70,7 @@ pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Proje
     let project = sqlx::query_as!(
         Project,
         r#"SELECT id, name, channels, image_size, auto_advance_share,
-                  strategy_mix AS "strategy_mix: Json<StrategyMix>"
+                  strategy_mix AS "strategy_mix: Json<StrategyMix>", loss
            FROM projects WHERE name = $1"#,
         name
     )
@@ -80,7 +84,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Project>> 
     let project = sqlx::query_as!(
         Project,
         r#"SELECT id, name, channels, image_size, auto_advance_share,
-                  strategy_mix AS "strategy_mix: Json<StrategyMix>"
+                  strategy_mix AS "strategy_mix: Json<StrategyMix>", loss
            FROM projects WHERE id = $1"#,
         id
     )
@@ -100,7 +104,7 @@ pub async fn set_auto_advance(
         Project,
         r#"UPDATE projects SET auto_advance_share = $2 WHERE id = $1
            RETURNING id, name, channels, image_size, auto_advance_share,
-                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>", loss"#,
         id,
         share
     )
@@ -121,9 +125,25 @@ pub async fn set_strategy_mix(
         Project,
         r#"UPDATE projects SET strategy_mix = $2 WHERE id = $1
            RETURNING id, name, channels, image_size, auto_advance_share,
-                     strategy_mix AS "strategy_mix: Json<StrategyMix>""#,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>", loss"#,
         id,
         mix as Option<Json<&StrategyMix>>
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(project)
+}
+
+/// Sets (or with `None` clears, back to the trainer's default) the loss the project's rounds
+/// train with. The database refuses a name that is not one of the trainer's losses.
+pub async fn set_loss(db: impl PgExecutor<'_>, id: i64, loss: Option<&str>) -> Result<Project> {
+    let project = sqlx::query_as!(
+        Project,
+        r#"UPDATE projects SET loss = $2 WHERE id = $1
+           RETURNING id, name, channels, image_size, auto_advance_share,
+                     strategy_mix AS "strategy_mix: Json<StrategyMix>", loss"#,
+        id,
+        loss
     )
     .fetch_one(db)
     .await?;

@@ -273,6 +273,31 @@ async fn set_auto_advance_stores_a_share_and_refuses_one_outside_zero_to_one(
 }
 
 #[sqlx::test(migrator = "akin_store::MIGRATOR")]
+async fn set_loss_stores_each_trainer_loss_and_refuses_any_other_name(pool: PgPool) -> TestResult {
+    let project = projects::get_or_create(&pool, "p", CHANNELS, IMAGE_SIZE).await?;
+
+    let mut stored = Vec::new();
+    for loss in ["vicreg", "simclr", "barlow", "spectral"] {
+        let updated = projects::set_loss(&pool, project.id, Some(loss)).await?;
+        stored.push(updated.loss);
+    }
+    let alias = projects::set_loss(&pool, project.id, Some("infonce")).await;
+    let shouted = projects::set_loss(&pool, project.id, Some("VICREG")).await;
+    let kept = projects::by_id(&pool, project.id)
+        .await?
+        .ok_or("project gone")?;
+    let cleared = projects::set_loss(&pool, project.id, None).await?;
+
+    assert_eq!(project.loss, None, "a new project trains with the default");
+    let names: Vec<&str> = stored.iter().flatten().map(String::as_str).collect();
+    assert_eq!(names, ["vicreg", "simclr", "barlow", "spectral"]);
+    assert!(alias.is_err() && shouted.is_err(), "{alias:?} {shouted:?}");
+    assert_eq!(kept.loss.as_deref(), Some("spectral"));
+    assert_eq!(cleared.loss, None);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "akin_store::MIGRATOR")]
 async fn ids_lists_the_project_items_in_id_order(pool: PgPool) -> TestResult {
     let (project, table_ids) = project_with_items(&pool, "p", 3).await?;
     project_with_items(&pool, "other", 2).await?;

@@ -1,5 +1,7 @@
 //! Measures of frozen embeddings that need libtorch: RankMe, the effective rank of an
 //! embedding matrix, and the test accuracy of a linear probe trained on labelled rows.
+//! [`EvalJob`] bundles both for [`crate::TrainerHandle::evaluate`], which runs them on the
+//! trainer thread.
 
 use akin_core::Embeddings;
 use tch::nn::{self, Module, OptimizerConfig};
@@ -20,6 +22,54 @@ const PROBE_LEARNING_RATE: f64 = 0.05;
 /// L2 penalty on the probe's weights, so that separable data does not drive them to
 /// infinity.
 const PROBE_WEIGHT_DECAY: f64 = 1e-4;
+
+/// Measures of one model's embeddings, run on the trainer thread.
+#[derive(Clone, Debug)]
+pub struct EvalJob {
+    /// The embeddings whose RankMe is measured (a round passes every item's).
+    pub embeddings: Embeddings,
+    /// Labelled rows to train and test a linear probe on; `None` measures no probe.
+    pub probe: Option<ProbeSets>,
+}
+
+/// The training and test rows of a linear probe, with one label per row.
+#[derive(Clone, Debug)]
+pub struct ProbeSets {
+    pub train: Embeddings,
+    pub train_labels: Vec<u8>,
+    pub test: Embeddings,
+    pub test_labels: Vec<u8>,
+}
+
+/// What an [`EvalJob`] measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalOutcome {
+    /// [`rank_me`] of the job's embeddings.
+    pub rank_me: f64,
+    /// [`linear_probe_accuracy`] of the job's probe sets; `None` when it had none.
+    pub linear_probe_accuracy: Option<f64>,
+}
+
+/// Runs `job` on the current thread.
+///
+/// # Panics
+/// When a probe set does not have one label per row.
+pub fn evaluate(job: &EvalJob) -> Result<EvalOutcome, TrainError> {
+    let rank_me = rank_me(&job.embeddings)?;
+    let linear_probe_accuracy = match &job.probe {
+        Some(sets) => Some(linear_probe_accuracy(
+            &sets.train,
+            &sets.train_labels,
+            &sets.test,
+            &sets.test_labels,
+        )?),
+        None => None,
+    };
+    Ok(EvalOutcome {
+        rank_me,
+        linear_probe_accuracy,
+    })
+}
 
 /// RankMe (Garrido et al., 2023): `exp` of the entropy of the singular values of the
 /// `[rows, dim]` embedding matrix, normalised to sum to one. Between 1 (every row on one
@@ -161,6 +211,33 @@ mod tests {
         let accuracy = linear_probe_accuracy(&set, &labels, &set, &labels).expect("trains");
 
         assert_eq!(accuracy, 1.0);
+    }
+
+    #[test]
+    fn an_eval_job_measures_a_probe_only_when_it_has_probe_sets() {
+        let rows = embeddings(2, vec![1., 0., 0., 1., -1., 0., 0., -1.]);
+        let labels = vec![0, 1, 2, 3];
+        let without = EvalJob {
+            embeddings: rows.clone(),
+            probe: None,
+        };
+        let with = EvalJob {
+            probe: Some(ProbeSets {
+                train: rows.clone(),
+                train_labels: labels.clone(),
+                test: rows.clone(),
+                test_labels: labels,
+            }),
+            ..without.clone()
+        };
+
+        let without = evaluate(&without).expect("runs");
+        let with = evaluate(&with).expect("runs");
+
+        assert!((without.rank_me - 2.0).abs() < 1e-5, "{without:?}");
+        assert_eq!(without.linear_probe_accuracy, None);
+        assert_eq!(with.rank_me, without.rank_me);
+        assert_eq!(with.linear_probe_accuracy, Some(1.0));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The trainer thread: one named thread owns every libtorch object for the life of the
-//! process and runs [`TrainJob`]s one at a time; [`TrainerHandle`] queues jobs from async code.
+//! process and runs [`TrainJob`]s and [`EvalJob`]s one at a time; [`TrainerHandle`] queues
+//! them from async code.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use tch::Device;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{device_label, pick_device};
+use crate::eval::{self, EvalJob, EvalOutcome};
 use crate::{ImageSet, Progress, Session, TrainConfig, TrainError, TrainerSettings};
 
 /// One training job: train from `warm_start` (or from scratch) on `images` and `positives`,
@@ -47,10 +49,15 @@ pub struct TrainOutcome {
     pub device: String,
 }
 
-type Reply = oneshot::Sender<Result<TrainOutcome, TrainError>>;
+type Reply<T> = oneshot::Sender<Result<T, TrainError>>;
 
-/// A queued job with the "different" answers it learns from.
-type Queued = (TrainJob, Vec<(usize, usize)>, Reply);
+/// What the thread is asked to do, with where its outcome goes.
+enum Queued {
+    /// A training job with the "different" answers it learns from.
+    Train(TrainJob, Vec<(usize, usize)>, Reply<TrainOutcome>),
+    /// Measures of embeddings that a model produced.
+    Evaluate(EvalJob, Reply<EvalOutcome>),
+}
 
 /// Handle to the trainer thread; cheap to clone. The thread ends once every handle is dropped
 /// and the queued jobs are done.
@@ -105,7 +112,17 @@ impl TrainerHandle {
     ) -> Result<TrainOutcome, TrainError> {
         let (reply, outcome) = oneshot::channel();
         self.jobs
-            .send((job, negatives, reply))
+            .send(Queued::Train(job, negatives, reply))
+            .map_err(|_| TrainError::Stopped)?;
+        outcome.await.map_err(|_| TrainError::Stopped)?
+    }
+
+    /// Measures embeddings on the trainer thread ([`eval::evaluate`]: RankMe and a linear
+    /// probe), behind any queued job, without blocking the executor.
+    pub async fn evaluate(&self, job: EvalJob) -> Result<EvalOutcome, TrainError> {
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(Queued::Evaluate(job, reply))
             .map_err(|_| TrainError::Stopped)?;
         outcome.await.map_err(|_| TrainError::Stopped)?
     }
@@ -121,10 +138,16 @@ fn serve_jobs(queue: &mpsc::Receiver<Queued>, device: Device, threads: usize) {
     if threads > 0 {
         tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     }
-    while let Ok((job, negatives, reply)) = queue.recv() {
-        let outcome = run_guarded(&job, &negatives, device);
-        // The caller may have stopped waiting; the outcome is then simply dropped.
-        let _ = reply.send(outcome);
+    // The caller may have stopped waiting; an outcome is then simply dropped.
+    while let Ok(queued) = queue.recv() {
+        match queued {
+            Queued::Train(job, negatives, reply) => {
+                let _ = reply.send(run_guarded(&job, &negatives, device));
+            }
+            Queued::Evaluate(job, reply) => {
+                let _ = reply.send(evaluate_guarded(&job));
+            }
+        }
     }
     tracing::debug!("trainer thread stopping: no handles left");
 }
@@ -155,6 +178,27 @@ fn run_guarded(
         ),
         Err(TrainError::Cancelled) => tracing::info!(elapsed_ms, "training job cancelled"),
         Err(error) => tracing::warn!(elapsed_ms, %error, "training job failed"),
+    }
+    outcome
+}
+
+/// Runs one evaluation inside a span, turning a panic into `Panicked`.
+fn evaluate_guarded(job: &EvalJob) -> Result<EvalOutcome, TrainError> {
+    let probe_rows = job
+        .probe
+        .as_ref()
+        .map_or(0, |sets| sets.train.len() + sets.test.len());
+    let span = tracing::info_span!("eval_job", rows = job.embeddings.len(), probe_rows);
+    let _entered = span.enter();
+    let started = Instant::now();
+
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| eval::evaluate(job)))
+        .unwrap_or_else(|payload| Err(TrainError::Panicked(panic_message(payload.as_ref()))));
+
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match &outcome {
+        Ok(done) => tracing::debug!(elapsed_ms, rank_me = done.rank_me, "evaluation done"),
+        Err(error) => tracing::warn!(elapsed_ms, %error, "evaluation failed"),
     }
     outcome
 }

@@ -1,4 +1,5 @@
-//! The trainer thread runs queued jobs end to end: training, checkpoint, embeddings.
+//! The trainer thread runs queued jobs end to end: training, checkpoint, embeddings, and
+//! the evaluation of the embeddings.
 
 mod common;
 
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use akin_trainer::eval::{EvalJob, ProbeSets};
 use akin_trainer::{
     DeviceChoice, LossKind, Progress, TrainConfig, TrainError, TrainJob, TrainerHandle,
     TrainerSettings,
@@ -177,4 +179,67 @@ async fn a_job_learns_from_different_answers_with_the_loss_it_names() {
     assert_eq!((outcome.steps, outcome.embeddings.len()), (3, 15));
     assert!(outcome.final_loss.is_finite() && outcome.final_loss > 0.0);
     assert!(checkpoint.is_file());
+}
+
+#[tokio::test]
+async fn the_thread_evaluates_the_embeddings_a_job_produced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trainer = cpu_trainer();
+    let outcome = trainer
+        .run(job(tiny_config(3), dir.path().join("m.safetensors"), None))
+        .await
+        .expect("job succeeds");
+    let labels: Vec<u8> = (0..15).map(|item| (item % 3) as u8).collect();
+    let probe = ProbeSets {
+        train: outcome.embeddings.clone(),
+        train_labels: labels.clone(),
+        test: outcome.embeddings.clone(),
+        test_labels: labels,
+    };
+
+    let measured = trainer
+        .evaluate(EvalJob {
+            embeddings: outcome.embeddings,
+            probe: Some(probe),
+        })
+        .await
+        .expect("evaluation succeeds");
+
+    assert!(
+        measured.rank_me > 1.0 && measured.rank_me <= 15.0,
+        "{measured:?}"
+    );
+    let accuracy = measured
+        .linear_probe_accuracy
+        .expect("a probe was asked for");
+    assert!((0.0..=1.0).contains(&accuracy), "{measured:?}");
+}
+
+#[tokio::test]
+async fn an_evaluation_that_panics_reports_panicked_and_the_thread_lives_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trainer = cpu_trainer();
+    let rows = akin_core::Embeddings::new(2, vec![1.0, 0.0, 0.0, 1.0]).expect("whole rows");
+    let one_label_for_two_rows = ProbeSets {
+        train: rows.clone(),
+        train_labels: vec![0],
+        test: rows.clone(),
+        test_labels: vec![0, 1],
+    };
+
+    let panicked = trainer
+        .evaluate(EvalJob {
+            embeddings: rows,
+            probe: Some(one_label_for_two_rows),
+        })
+        .await;
+    let after = trainer
+        .run(job(tiny_config(1), dir.path().join("m.safetensors"), None))
+        .await;
+
+    assert!(
+        matches!(panicked, Err(TrainError::Panicked(_))),
+        "{panicked:?}"
+    );
+    assert!(after.is_ok(), "{after:?}");
 }

@@ -218,6 +218,17 @@ impl AnswerGraph {
             .collect()
     }
 
+    /// The accepted "different" verdicts as pairs of graph items: the settled pairs and known
+    /// pairs whose "different" went into the graph, which the trainer takes as known
+    /// negatives. A "different" that contradicted the graph, or whose votes are split, is none.
+    pub fn negatives(&self) -> Vec<(usize, usize)> {
+        self.settled
+            .iter()
+            .filter(|pair| pair.verdict == Verdict::Different)
+            .map(|pair| (pair.a, pair.b))
+            .collect()
+    }
+
     /// What the answers cannot teach yet, in words for the round's metrics.
     pub fn warnings(&self) -> Vec<String> {
         let Tally {
@@ -318,6 +329,37 @@ mod tests {
             .collect();
         assert_eq!(given, [("bob", Verdict::Different)]);
         assert_eq!(view.pairs_to_reask(&log), [(10, 30)]);
+    }
+
+    #[test]
+    fn negatives_are_the_accepted_different_answers_and_never_a_conflict_or_a_split_pair() {
+        let log = [
+            answer(1, (10, 20), Verdict::Same, "ann"),
+            answer(2, (10, 20), Verdict::Same, "cy"),
+            answer(3, (20, 30), Verdict::Same, "ann"),
+            answer(4, (20, 30), Verdict::Same, "cy"),
+            answer(5, (10, 30), Verdict::Different, "bob"),
+            answer(6, (30, 40), Verdict::Different, "ann"),
+            answer(7, (40, 50), Verdict::Same, "dee"),
+            answer(8, (40, 50), Verdict::Different, "eve"),
+        ];
+        let gold = [(20, 60, Verdict::Different)];
+
+        let view = build(vec![10, 20, 30, 40, 50, 60], &log, &gold);
+        let mut negatives = view.negatives();
+        negatives.sort_unstable();
+
+        assert_eq!(
+            view.conflict_pairs(),
+            [(10, 30)],
+            "the lone 'different' inside a group is a conflict"
+        );
+        assert_eq!(view.awaiting, [(10, 30), (40, 50)]);
+        assert_eq!(
+            negatives,
+            [(1, 5), (2, 3)],
+            "known pair 20-60 and answer 30-40"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod evaluation;
 pub mod export;
 pub mod graph_view;
 mod keep_alive;

@@ -33,6 +33,8 @@ pub enum RoundError {
     NoProject,
     #[error("the stored items do not fit the project: {0}")]
     BadItems(String),
+    #[error("the project's settings are invalid: {0}")]
+    BadSettings(String),
     #[error("{0}")]
     Io(String),
     #[error("a background task failed: {0}")]

@@ -1,9 +1,10 @@
 //! The round worker: claims queued rounds from Postgres and runs them on this process's
-//! trainer thread: train from the previous checkpoint on the answers given so far, save the
-//! model and its embeddings, choose the next pairs, open the round. It talks only to
-//! Postgres and its own data folder, so it can run in `akin serve` (the default) or on
-//! another machine as `akin worker`. While it runs a round it refreshes the round's
-//! heartbeat; any worker takes a round whose heartbeat went stale away from its holder.
+//! trainer thread: train from the previous checkpoint on the answers given so far with the
+//! project's loss, save the model and its embeddings, measure them, choose the next pairs,
+//! open the round. It talks only to Postgres and its own data folder, so it can run in
+//! `akin serve` (the default) or on another machine as `akin worker`. While it runs a round
+//! it refreshes the round's heartbeat; any worker takes a round whose heartbeat went stale
+//! away from its holder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,13 +15,17 @@ use akin_store::claims::{self, Claim};
 use akin_store::models;
 use akin_store::projects::{self, Project};
 use akin_store::rounds::RoundState;
-use akin_trainer::{Progress, TrainConfig, TrainError, TrainJob, TrainOutcome, TrainerHandle};
+use akin_trainer::{
+    LossKind, ParseLossKindError, Progress, TrainConfig, TrainError, TrainJob, TrainOutcome,
+    TrainerHandle,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
 use crate::Settings;
+use crate::evaluation::{self, RoundData};
 use crate::keep_alive::KeepAlive;
 use crate::orchestrator::RoundError;
 use crate::selection::{self, Budget, Snapshot};
@@ -210,26 +215,49 @@ impl RoundWorker {
         let project = projects::by_id(&self.db, claim.project_id)
             .await?
             .ok_or(RoundError::NoProject)?;
+        let loss = project_loss(&project).map_err(|e| RoundError::BadSettings(e.to_string()))?;
         let snapshot = Snapshot::load(&self.db, &project).await?;
         let (warm_start, mut warnings) = self.warm_start(claim).await?;
         warnings.extend(snapshot.answers.warnings());
         let started = json!({ "answers_used": snapshot.answers_used, "warnings": warnings });
         self.report(claim, 0.0, &started).await?;
 
+        let negatives = snapshot.answers.negatives();
+        let known_negatives = negatives.len();
+        let training = Training {
+            loss,
+            warm_start,
+            negatives,
+        };
         let outcome = self
-            .train(&project, claim, &snapshot, warm_start, cancel)
+            .train(&project, claim, &snapshot, training, cancel)
             .await?;
         let model_id = self.save_model(claim, &snapshot, &outcome).await?;
 
         let graph = &snapshot.answers.graph;
+        let data = RoundData {
+            embeddings: &outcome.embeddings,
+            table: &snapshot.table,
+            graph,
+            answers_used: snapshot.answers_used,
+        };
+        let evaluation = evaluation::evaluate(&self.trainer, data).await;
+        warnings.extend(evaluation.warnings);
         let mut metrics = json!({
             "model_id": model_id,
+            "loss": loss.as_str(),
             "final_loss": outcome.final_loss,
             "train_steps": outcome.steps,
             "device": outcome.device,
             "answers_used": snapshot.answers_used,
             "positive_groups": graph.positive_groups().len(),
-            "label_recovery": akin_core::metrics::label_recovery(graph),
+            "known_negatives": known_negatives,
+            "rank_me": evaluation.rank_me,
+            "label_recovery": evaluation.label_recovery,
+            "answers_per_label": evaluation.answers_per_label,
+            "knn_accuracy": evaluation.knn_accuracy,
+            "linear_probe_accuracy": evaluation.linear_probe_accuracy,
+            "evaluated_items": evaluation.evaluated_items,
         });
         let ids = snapshot.table.ids.clone();
         let budget = Budget {
@@ -296,7 +324,7 @@ impl RoundWorker {
         project: &Project,
         claim: &Claim,
         snapshot: &Snapshot,
-        warm_start: Option<PathBuf>,
+        training: Training,
         cancel: &Arc<AtomicBool>,
     ) -> Result<TrainOutcome, RoundError> {
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
@@ -305,9 +333,10 @@ impl RoundWorker {
             positives: snapshot.answers.graph.positive_groups(),
             config: TrainConfig {
                 steps: self.train_steps,
+                loss: training.loss,
                 ..TrainConfig::default()
             },
-            warm_start,
+            warm_start: training.warm_start,
             checkpoint_out: self.checkpoint_path(claim.round_id).await?,
             cancel: Arc::clone(cancel),
             progress: Some(progress_tx),
@@ -319,7 +348,10 @@ impl RoundWorker {
             progress_rx,
             Arc::clone(cancel),
         ));
-        let outcome = self.trainer.run(job).await;
+        let outcome = self
+            .trainer
+            .run_with_negatives(job, training.negatives)
+            .await;
         reporter.abort();
         Ok(outcome?)
     }
@@ -372,6 +404,22 @@ impl RoundWorker {
         tracing::info!(model.id = model_id, "model {model_id} saved");
         Ok(model_id)
     }
+}
+
+/// What a round trains with besides the items and the "same" groups.
+struct Training {
+    loss: LossKind,
+    warm_start: Option<PathBuf>,
+    /// The accepted "different" answers, as pairs of item indices.
+    negatives: Vec<(usize, usize)>,
+}
+
+/// The loss a project's rounds train with: its own, or the trainer's default.
+pub fn project_loss(project: &Project) -> Result<LossKind, ParseLossKindError> {
+    project
+        .loss
+        .as_deref()
+        .map_or(Ok(TrainConfig::default().loss), str::parse)
 }
 
 /// Resolves once `stop` is true or its sender is gone.

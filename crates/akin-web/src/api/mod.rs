@@ -10,6 +10,7 @@ use akin_core::{StrategyMix, Verdict};
 use akin_store::answers::{self, AnswerError, NewAnswer, Recorded};
 use akin_store::projects::{self, Project};
 use akin_store::{models, queries};
+use akin_trainer::{LossKind, TrainConfig};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -22,6 +23,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::error::AppError;
 use crate::export::{self, ExportFormat};
+use crate::worker::project_loss;
 
 /// Longest accepted idempotency key or annotator id, in bytes.
 const MAX_KEY_LEN: usize = 128;
@@ -47,12 +49,14 @@ async fn project_body(state: &AppState, project: &Project) -> Result<Value, AppE
         .await?
         .into_iter()
         .next();
+    let loss = project_loss(project).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(json!({
         "name": project.name,
         "channels": project.channels,
         "image_size": project.image_size,
         "auto_advance_share": project.auto_advance_share,
         "strategy_mix": project.effective_mix(),
+        "loss": loss,
         "items": stats.items,
         "answers": stats.answers,
         "pending_queries": stats.pending_queries,
@@ -61,10 +65,11 @@ async fn project_body(state: &AppState, project: &Project) -> Result<Value, AppE
 }
 
 /// `PATCH /api/v1/projects/{project}` (admin): changes the project's settings. Accepts
-/// `{"auto_advance_share": x}` with 0 < x <= 1, or null to turn auto-advance off, and
+/// `{"auto_advance_share": x}` with 0 < x <= 1, or null to turn auto-advance off,
 /// `{"strategy_mix": {"exemplar": 0.5, "monitor": 0.5}}` (relative weights; left-out
-/// strategies get 0), or null for the default mix. Changes all or nothing; answers with the
-/// project as `GET` shows it.
+/// strategies get 0), or null for the default mix, and `{"loss": "simclr"}` (one of the
+/// trainer's losses; 400 for any other), or null for the trainer's default. Changes all or
+/// nothing; answers with the project as `GET` shows it.
 pub async fn update_project(
     _admin: Admin,
     State(state): State<AppState>,
@@ -74,10 +79,12 @@ pub async fn update_project(
     let Json(changes) = body.map_err(|e| AppError::invalid(e.body_text()))?;
     let mut share = None;
     let mut mix = None;
+    let mut loss = None;
     for (key, value) in &changes {
         match key.as_str() {
             "auto_advance_share" => share = Some(parse_share(value)?),
             "strategy_mix" => mix = Some(parse_mix(value)?),
+            "loss" => loss = Some(parse_loss(value)?),
             other => return Err(AppError::invalid(format!("unknown setting {other:?}"))),
         }
     }
@@ -90,11 +97,20 @@ pub async fn update_project(
     if let Some(mix) = &mix {
         project = projects::set_strategy_mix(&mut *tx, project.id, mix.as_ref()).await?;
     }
+    if let Some(loss) = loss {
+        let name = loss.map(LossKind::as_str);
+        project = projects::set_loss(&mut *tx, project.id, name).await?;
+    }
     tx.commit().await?;
 
     if let Some(mix) = mix {
         tracing::info!(project.name = %project.name, ?mix,
             "strategy mix of {} set to {mix:?}", project.name);
+    }
+    if let Some(loss) = loss {
+        let loss = loss.unwrap_or(TrainConfig::default().loss);
+        tracing::info!(project.name = %project.name, %loss,
+            "loss of {} set to {loss}", project.name);
     }
     if let Some(share) = share {
         tracing::info!(project.name = %project.name, share,
@@ -115,6 +131,29 @@ fn parse_mix(value: &Value) -> Result<Option<StrategyMix>, AppError> {
     mix.validate()
         .map_err(|e| AppError::invalid(format!("strategy_mix: {e}")))?;
     Ok(Some(mix))
+}
+
+/// A loss by its exact name, or null for the trainer's default. Anything else is a 400 that
+/// lists the names.
+fn parse_loss(value: &Value) -> Result<Option<LossKind>, AppError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let named = value
+        .as_str()
+        .and_then(|name| LossKind::ALL.into_iter().find(|kind| kind.as_str() == name));
+    named.map(Some).ok_or_else(|| {
+        let names: Vec<String> = LossKind::ALL
+            .iter()
+            .map(|kind| format!("\"{kind}\""))
+            .collect();
+        let message = format!(
+            "loss must be one of {}, or null for the default ({})",
+            names.join(", "),
+            TrainConfig::default().loss
+        );
+        AppError::client(StatusCode::BAD_REQUEST, "unknown_loss", message)
+    })
 }
 
 fn parse_share(value: &Value) -> Result<Option<f32>, AppError> {
