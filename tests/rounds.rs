@@ -421,7 +421,7 @@ async fn a_project_loss_is_set_by_name_refused_otherwise_and_cleared_with_null()
     assert_eq!(set_status, StatusCode::OK);
     assert_eq!(set["loss"], "simclr");
     for (status, body) in &refused {
-        assert_eq!(*status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let message = body["error"]["message"].as_str().expect("a message");
         for name in ["vicreg", "simclr", "barlow", "spectral"] {
             assert!(message.contains(&format!("\"{name}\"")), "{message}");

@@ -152,7 +152,7 @@ fn parse_loss(value: &Value) -> Result<Option<LossKind>, AppError> {
             names.join(", "),
             TrainConfig::default().loss
         );
-        AppError::client(StatusCode::BAD_REQUEST, "unknown_loss", message)
+        AppError::invalid(message)
     })
 }
 
