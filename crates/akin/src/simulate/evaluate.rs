@@ -58,6 +58,8 @@ pub struct RoundReport {
     pub reasked_answers: usize,
     /// Answers so far that audited a settled pair.
     pub audit_answers: usize,
+    /// Audit answers so far that disagreed with the verdict they checked.
+    pub audits_overturned: usize,
     /// Answers flipped by `--noise`.
     pub flipped_answers: usize,
     /// Mean loss of the round's last training steps.

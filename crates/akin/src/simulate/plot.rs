@@ -232,6 +232,7 @@ mod tests {
             awaiting: 0,
             reasked_answers: 0,
             audit_answers: 0,
+            audits_overturned: 0,
             flipped_answers: 0,
             loss: 0.0,
             elapsed_s: 0.0,

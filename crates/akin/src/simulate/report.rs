@@ -150,7 +150,7 @@ fn noise(text: &mut String, input: &ReportInput) {
             "- {}: {} of {} answers flipped by the oracle (noise {}). Votes are settled by \
              consensus as on the server: {} answers re-asked pairs in conflict or without a \
              clear majority, {} audited settled pairs (those the model disagreed with most \
-             first); at the end {} settled verdicts contradicted the graph and {} pairs \
+             first) and {} of those disagreed with the verdict they checked; at the end {} settled verdicts contradicted the graph and {} pairs \
              still awaited an answer. Label precision after the last round: {}.",
             run.strategy,
             last.flipped_answers,
@@ -158,6 +158,7 @@ fn noise(text: &mut String, input: &ReportInput) {
             input.args.noise,
             last.reasked_answers,
             last.audit_answers,
+            last.audits_overturned,
             last.conflicts,
             last.awaiting,
             last.label_precision
