@@ -659,7 +659,10 @@ mod tests {
 
     #[test]
     fn audits_shrink_while_they_find_nothing_and_come_back_when_one_disagrees() {
-        let mut budget = AuditBudget { full: 25, pairs: 25 };
+        let mut budget = AuditBudget {
+            full: 25,
+            pairs: 25,
+        };
         let mut seen = Vec::new();
         for overturned in [0, 0, 0, 0, 1, 0] {
             budget.after_round(budget.pairs, overturned);
