@@ -237,12 +237,6 @@ async fn a_project_set_to_advance_starts_exactly_one_next_round() {
     import(&sandbox, PROJECT, 30);
     let server = sandbox.serve().await;
     let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
-    let patch = |body: Value| {
-        server
-            .admin(server.http.patch(&project_url))
-            .json(&body)
-            .send()
-    };
 
     let mut refused = Vec::new();
     for body in [
@@ -251,7 +245,7 @@ async fn a_project_set_to_advance_starts_exactly_one_next_round() {
         json!({ "auto_advance_share": "most" }),
         json!({ "advance": 0.5 }),
     ] {
-        refused.push(patch(body).await.expect("sent").status());
+        refused.push(server.patch_project(PROJECT, &body).await.status());
     }
     let anonymous = server
         .http
@@ -260,9 +254,9 @@ async fn a_project_set_to_advance_starts_exactly_one_next_round() {
         .send()
         .await
         .expect("sent");
-    let accepted = patch(json!({ "auto_advance_share": 0.5 }))
-        .await
-        .expect("sent");
+    let accepted = server
+        .patch_project(PROJECT, &json!({ "auto_advance_share": 0.5 }))
+        .await;
     let accepted_status = accepted.status();
     let accepted: Value = accepted.json().await.expect("json");
     let pairs = accepted["pending_queries"].as_i64().expect("count");
@@ -319,13 +313,6 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     import(&sandbox, PROJECT, 30);
     sandbox.set_env("AKIN_AUDIT_SHARE", "0.1");
     let server = sandbox.serve().await;
-    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
-    let patch = |body: Value| {
-        server
-            .admin(server.http.patch(&project_url))
-            .json(&body)
-            .send()
-    };
 
     let mut refused = Vec::new();
     for body in [
@@ -335,14 +322,14 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
         json!({ "strategy_mix": "monitor" }),
         json!({ "strategy_mix": { "monitor": 1.0 }, "auto_advance_share": 2 }),
     ] {
-        refused.push(patch(body).await.expect("sent").status());
+        refused.push(server.patch_project(PROJECT, &body).await.status());
     }
     let unchanged = server
         .get_json(&format!("/api/v1/projects/{PROJECT}"))
         .await;
-    let accepted = patch(json!({ "strategy_mix": { "monitor": 1.0 } }))
-        .await
-        .expect("sent");
+    let accepted = server
+        .patch_project(PROJECT, &json!({ "strategy_mix": { "monitor": 1.0 } }))
+        .await;
     let accepted_status = accepted.status();
     let accepted: Value = accepted.json().await.expect("json");
     let answered = server.answer_all(PROJECT, "ann", "different").await;
@@ -384,18 +371,13 @@ async fn a_project_loss_is_set_by_name_refused_otherwise_and_cleared_with_null()
     let sandbox = Sandbox::new("rounds_loss");
     import(&sandbox, PROJECT, 16);
     let server = sandbox.serve().await;
-    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
-    let patch = |body: Value| {
-        server
-            .admin(server.http.patch(&project_url))
-            .json(&body)
-            .send()
-    };
 
     let fresh = server
         .get_json(&format!("/api/v1/projects/{PROJECT}"))
         .await;
-    let set = patch(json!({ "loss": "simclr" })).await.expect("sent");
+    let set = server
+        .patch_project(PROJECT, &json!({ "loss": "simclr" }))
+        .await;
     let set_status = set.status();
     let set: Value = set.json().await.expect("json");
     let mut refused = Vec::new();
@@ -405,7 +387,7 @@ async fn a_project_loss_is_set_by_name_refused_otherwise_and_cleared_with_null()
         json!({ "loss": 3 }),
         json!({ "loss": "adam", "auto_advance_share": 0.5, "strategy_mix": { "monitor": 1.0 } }),
     ] {
-        let response = patch(body).await.expect("sent");
+        let response = server.patch_project(PROJECT, &body).await;
         let status = response.status();
         let body: Value = response.json().await.expect("json");
         refused.push((status, body));
@@ -413,7 +395,9 @@ async fn a_project_loss_is_set_by_name_refused_otherwise_and_cleared_with_null()
     let unchanged = server
         .get_json(&format!("/api/v1/projects/{PROJECT}"))
         .await;
-    let cleared = patch(json!({ "loss": null })).await.expect("sent");
+    let cleared = server
+        .patch_project(PROJECT, &json!({ "loss": null }))
+        .await;
     let cleared_status = cleared.status();
     let cleared: Value = cleared.json().await.expect("json");
 
@@ -443,13 +427,9 @@ async fn a_round_trains_with_the_project_loss_and_its_different_answers_and_stor
     let sandbox = Sandbox::new("rounds_evaluation");
     import(&sandbox, PROJECT, ITEMS);
     let server = sandbox.serve().await;
-    let project_url = server.url(&format!("/api/v1/projects/{PROJECT}"));
     let set = server
-        .admin(server.http.patch(&project_url))
-        .json(&json!({ "loss": "spectral" }))
-        .send()
-        .await
-        .expect("sent");
+        .patch_project(PROJECT, &json!({ "loss": "spectral" }))
+        .await;
     let answered = answer_some(&server, "ann", usize::MAX).await;
 
     let round_id = server.start_round(PROJECT).await["id"]

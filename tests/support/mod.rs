@@ -212,6 +212,16 @@ impl Client {
         request.bearer_auth(ADMIN_TOKEN)
     }
 
+    /// `PATCH /api/v1/projects/{project}` with `body`, as the admin.
+    pub async fn patch_project(&self, project: &str, body: &Value) -> reqwest::Response {
+        let url = self.url(&format!("/api/v1/projects/{project}"));
+        self.admin(self.http.patch(url))
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH sent")
+    }
+
     /// `GET /api/v1/projects/{project}/queries/next` for `annotator`: the leased pair, or
     /// `None` on 204.
     pub async fn next_pair(&self, project: &str, annotator: &str) -> Option<Value> {
