@@ -222,11 +222,7 @@ impl AnswerGraph {
     /// pairs whose "different" went into the graph, which the trainer takes as known
     /// negatives. A "different" that contradicted the graph, or whose votes are split, is none.
     pub fn negatives(&self) -> Vec<(usize, usize)> {
-        self.settled
-            .iter()
-            .filter(|pair| pair.verdict == Verdict::Different)
-            .map(|pair| (pair.a, pair.b))
-            .collect()
+        consensus::negatives(&self.settled)
     }
 
     /// What the answers cannot teach yet, in words for the round's metrics.

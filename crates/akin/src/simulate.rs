@@ -254,12 +254,7 @@ impl Answers {
 
     /// The settled "different" pairs: the trainer's known negatives.
     fn negatives(&self) -> Vec<(usize, usize)> {
-        self.settlement
-            .settled
-            .iter()
-            .filter(|pair| pair.verdict == Verdict::Different)
-            .map(|pair| (pair.a, pair.b))
-            .collect()
+        consensus::negatives(&self.settlement.settled)
     }
 
     /// Unsettled pairs to ask again, and then up to `audits` settled pairs, the ones the
@@ -463,15 +458,7 @@ fn measure_round(
         strategy: context.strategy,
         round: context.round,
         answers: answers.count,
-        knn_accuracy: quality.knn_accuracy,
-        knn_accuracy_recovered: quality.knn_accuracy_recovered,
-        linear_probe_accuracy: quality.linear_probe_accuracy,
-        rank_me: quality.rank_me,
-        label_recovery: quality.label_recovery,
-        answers_per_label: quality.answers_per_label,
-        label_precision: quality.label_precision,
-        classes_found: quality.classes_found,
-        recovered_per_label: quality.recovered_per_label,
+        quality,
         conflicts: answers.settlement.conflicts.len(),
         awaiting: answers.settlement.awaiting.len(),
         reasked_answers: answers.reasked,
@@ -567,13 +554,13 @@ impl RoundReport {
             self.strategy,
             self.round,
             self.answers,
-            self.knn_accuracy,
-            self.knn_accuracy_recovered,
-            self.linear_probe_accuracy,
-            self.rank_me,
-            self.label_recovery,
-            optional(self.answers_per_label),
-            optional(self.label_precision),
+            self.quality.knn_accuracy,
+            self.quality.knn_accuracy_recovered,
+            self.quality.linear_probe_accuracy,
+            self.quality.rank_me,
+            self.quality.label_recovery,
+            optional(self.quality.answers_per_label),
+            optional(self.quality.label_precision),
             self.conflicts,
             self.elapsed_s
         );

@@ -144,6 +144,17 @@ pub fn settle(
     }
 }
 
+/// The settled "different" pairs, `(min, max)`: the known negatives a model trains on. A
+/// "different" that contradicted the graph, or whose votes are split, is not settled and not
+/// among them.
+pub fn negatives(settled: &[SettledPair]) -> Vec<(usize, usize)> {
+    settled
+        .iter()
+        .filter(|pair| pair.verdict == Verdict::Different)
+        .map(|pair| (pair.a, pair.b))
+        .collect()
+}
+
 /// Up to `count` settled pairs to ask again, so that wrong answers surface: never gold
 /// pairs, the pairs resting on the fewest votes first.
 ///

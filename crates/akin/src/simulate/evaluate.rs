@@ -28,6 +28,30 @@ pub struct RoundReport {
     pub round: usize,
     /// Answers given so far.
     pub answers: usize,
+    /// What the embeddings and the answer graph are worth now.
+    #[serde(flatten)]
+    pub quality: Quality,
+    /// Settled verdicts that contradicted the graph and were kept out of it.
+    pub conflicts: usize,
+    /// Pairs waiting for another answer: in conflict, or without a clear majority.
+    pub awaiting: usize,
+    /// Answers so far that re-asked an unsettled pair.
+    pub reasked_answers: usize,
+    /// Answers so far that audited a settled pair.
+    pub audit_answers: usize,
+    /// Audit answers so far that disagreed with the verdict they checked.
+    pub audits_overturned: usize,
+    /// Answers flipped by `--noise`.
+    pub flipped_answers: usize,
+    /// Mean loss of the round's last training steps.
+    pub loss: f64,
+    /// Seconds since the simulation started.
+    pub elapsed_s: f64,
+}
+
+/// Everything [`measure`] computes that does not come from the round's bookkeeping.
+#[derive(Clone, Debug, Serialize)]
+pub struct Quality {
     /// kNN accuracy on the test split with every pool item in the bank, truly labelled.
     pub knn_accuracy: f64,
     /// kNN accuracy on the test split with only the items the answers label in the bank,
@@ -49,35 +73,6 @@ pub struct RoundReport {
     /// Classes the answers have found (exemplars of the graph).
     pub classes_found: usize,
     /// Recovered items per true label (index = label).
-    pub recovered_per_label: Vec<usize>,
-    /// Settled verdicts that contradicted the graph and were kept out of it.
-    pub conflicts: usize,
-    /// Pairs waiting for another answer: in conflict, or without a clear majority.
-    pub awaiting: usize,
-    /// Answers so far that re-asked an unsettled pair.
-    pub reasked_answers: usize,
-    /// Answers so far that audited a settled pair.
-    pub audit_answers: usize,
-    /// Audit answers so far that disagreed with the verdict they checked.
-    pub audits_overturned: usize,
-    /// Answers flipped by `--noise`.
-    pub flipped_answers: usize,
-    /// Mean loss of the round's last training steps.
-    pub loss: f64,
-    /// Seconds since the simulation started.
-    pub elapsed_s: f64,
-}
-
-/// Everything [`measure`] computes that does not come from the round's bookkeeping.
-pub struct Quality {
-    pub knn_accuracy: f64,
-    pub knn_accuracy_recovered: f64,
-    pub linear_probe_accuracy: f64,
-    pub rank_me: f64,
-    pub label_recovery: f64,
-    pub answers_per_label: Option<f64>,
-    pub label_precision: Option<f64>,
-    pub classes_found: usize,
     pub recovered_per_label: Vec<usize>,
 }
 

@@ -77,13 +77,15 @@ fn series_of(runs: &[StrategyRun]) -> Vec<Series<'static>> {
             label: format!("{} kNN", run.strategy),
             colour,
             dashed: false,
-            points: points(|r| Some(r.knn_accuracy)),
+            points: points(|r| Some(r.quality.knn_accuracy)),
         });
         series.push(Series {
             label: format!("{} kNN, recovered", run.strategy),
             colour,
             dashed: true,
-            points: points(|r| (r.label_recovery > 0.0).then_some(r.knn_accuracy_recovered)),
+            points: points(|r| {
+                (r.quality.label_recovery > 0.0).then_some(r.quality.knn_accuracy_recovered)
+            }),
         });
     }
     series
@@ -212,22 +214,24 @@ fn draw_legend_entry(svg: &mut String, index: usize, series: &Series) {
 mod tests {
     use super::*;
     use crate::simulate::Timings;
-    use crate::simulate::evaluate::RoundReport;
+    use crate::simulate::evaluate::{Quality, RoundReport};
 
     fn round(answers: usize, knn: f64, recovered: f64) -> RoundReport {
         RoundReport {
             strategy: "active",
             round: answers / 100,
             answers,
-            knn_accuracy: knn,
-            knn_accuracy_recovered: recovered,
-            linear_probe_accuracy: 0.0,
-            rank_me: 1.0,
-            label_recovery: answers as f64 / 4000.0,
-            answers_per_label: None,
-            label_precision: None,
-            classes_found: 0,
-            recovered_per_label: Vec::new(),
+            quality: Quality {
+                knn_accuracy: knn,
+                knn_accuracy_recovered: recovered,
+                linear_probe_accuracy: 0.0,
+                rank_me: 1.0,
+                label_recovery: answers as f64 / 4000.0,
+                answers_per_label: None,
+                label_precision: None,
+                classes_found: 0,
+                recovered_per_label: Vec::new(),
+            },
             conflicts: 0,
             awaiting: 0,
             reasked_answers: 0,

@@ -98,13 +98,13 @@ fn results(text: &mut String, run: &StrategyRun) {
             "| {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.4} | {} | {} | {} | {} | {} |",
             r.round,
             r.answers,
-            r.knn_accuracy,
-            r.knn_accuracy_recovered,
-            r.linear_probe_accuracy,
-            r.rank_me,
-            r.label_recovery,
-            optional(r.answers_per_label, 2),
-            optional(r.label_precision, 4),
+            r.quality.knn_accuracy,
+            r.quality.knn_accuracy_recovered,
+            r.quality.linear_probe_accuracy,
+            r.quality.rank_me,
+            r.quality.label_recovery,
+            optional(r.quality.answers_per_label, 2),
+            optional(r.quality.label_precision, 4),
             r.conflicts,
             r.reasked_answers,
             r.audit_answers
@@ -112,6 +112,7 @@ fn results(text: &mut String, run: &StrategyRun) {
     }
     if let Some(last) = run.rounds.last() {
         let counts: Vec<String> = last
+            .quality
             .recovered_per_label
             .iter()
             .enumerate()
@@ -127,8 +128,8 @@ fn results(text: &mut String, run: &StrategyRun) {
             text,
             "\nAfter the last round the answers had found {} {}; recovered items by true \
              label: {}.",
-            last.classes_found,
-            if last.classes_found == 1 {
+            last.quality.classes_found,
+            if last.quality.classes_found == 1 {
                 "class"
             } else {
                 "classes"
@@ -161,7 +162,8 @@ fn noise(text: &mut String, input: &ReportInput) {
             last.audits_overturned,
             last.conflicts,
             last.awaiting,
-            last.label_precision
+            last.quality
+                .label_precision
                 .map_or("-".to_string(), |p| format!("{p:.4}"))
         );
     }
