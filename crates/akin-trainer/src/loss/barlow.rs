@@ -62,20 +62,7 @@ fn anchor_shares(edges: &[Edge]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Rows (x, y): r0 = (0, 0), r1 = (1, 2), r2 = (0, 0), r3 = (1, 0).
-    fn four_by_two() -> Tensor {
-        Tensor::from_slice(&[0.0f64, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0, 0.0]).view([4, 2])
-    }
-
-    fn edge(left: i64, right: i64, weight: f64, anchor: i64) -> Edge {
-        Edge {
-            left,
-            right,
-            weight,
-            anchor,
-        }
-    }
+    use crate::loss::fixtures::{edge, four_by_two};
 
     // Standardise (biased): x = 0, 1, 0, 1 has mean 0.5, variance 0.25, std 0.5, so
     //   x~ = -1, 1, -1, 1. y = 0, 2, 0, 0 has mean 0.5, variance 3/4, std 0.8660254, so

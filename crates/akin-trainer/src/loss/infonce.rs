@@ -82,15 +82,7 @@ mod tests {
     use tch::{Device, Kind};
 
     use super::*;
-
-    fn edge(left: i64, right: i64, weight: f64, anchor: i64) -> Edge {
-        Edge {
-            left,
-            right,
-            weight,
-            anchor,
-        }
-    }
+    use crate::loss::fixtures::edge;
 
     /// r0 = (1, 0), r1 = (2, 0), r2 = (0, 1), r3 = (-1, 0). Rows 0 and 1 are one component
     /// (A), row 2 is B, row 3 is C, and A is known different from C.

@@ -203,6 +203,28 @@ pub(crate) fn edge_ends(edges: &[Edge], device: tch::Device) -> (Tensor, Tensor)
     (rows(|e| e.left), rows(|e| e.right))
 }
 
+/// The edges and the tensor the losses' hand-worked tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use tch::Tensor;
+
+    use super::Edge;
+
+    pub fn edge(left: i64, right: i64, weight: f64, anchor: i64) -> Edge {
+        Edge {
+            left,
+            right,
+            weight,
+            anchor,
+        }
+    }
+
+    /// Rows (x, y): r0 = (0, 0), r1 = (1, 2), r2 = (0, 0), r3 = (1, 0).
+    pub fn four_by_two() -> Tensor {
+        Tensor::from_slice(&[0.0f64, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0, 0.0]).view([4, 2])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,15 +31,7 @@ pub fn spectral_loss(z: &Tensor, edges: &[Edge]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn edge(left: i64, right: i64, weight: f64, anchor: i64) -> Edge {
-        Edge {
-            left,
-            right,
-            weight,
-            anchor,
-        }
-    }
+    use crate::loss::fixtures::edge;
 
     // r0 = (1, 0), r1 = (1, 1), r2 = (0, 1), r3 = (0, 2). Gram matrix:
     //   [[1, 1, 0, 0], [1, 2, 1, 2], [0, 1, 1, 2], [0, 2, 2, 4]].

@@ -88,20 +88,7 @@ mod tests {
     use tch::{Device, Kind};
 
     use super::*;
-
-    /// Rows (x, y): r0 = (0, 0), r1 = (1, 2), r2 = (0, 0), r3 = (1, 0).
-    fn four_by_two() -> Tensor {
-        Tensor::from_slice(&[0.0f64, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0, 0.0]).view([4, 2])
-    }
-
-    fn edge(left: i64, right: i64, weight: f64, anchor: i64) -> Edge {
-        Edge {
-            left,
-            right,
-            weight,
-            anchor,
-        }
-    }
+    use crate::loss::fixtures::{edge, four_by_two};
 
     fn value(scalar: &Tensor) -> f64 {
         scalar.double_value(&[])
