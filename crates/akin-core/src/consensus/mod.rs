@@ -25,6 +25,7 @@
 //! nothing contradicts yet surface at all.
 
 mod ballot;
+mod joins;
 #[cfg(test)]
 mod tests;
 
@@ -158,13 +159,16 @@ pub fn negatives(settled: &[SettledPair]) -> Vec<(usize, usize)> {
 /// Up to `count` settled pairs to ask again, so that wrong answers surface: never gold
 /// pairs, the pairs resting on the fewest votes first.
 ///
-/// Within a tier of as many votes, when `embeddings` are given, the pairs the model disagrees
-/// with most come first: a "same" pair whose cosine similarity lies farthest below the
-/// threshold that best separates the settled "same" from the settled "different" pairs, a
-/// "different" pair farthest above it. The pairs the model agrees with, and every pair when
-/// there are no embeddings or too few settled pairs for a threshold, follow in an order
-/// drawn from `seed`. One wrong "same" merges two classes, and nothing else finds it once
-/// both sides are labelled: disagreement with the model is the best hint there is.
+/// Within a tier of as many votes, the "same" pairs that alone hold two groups of two or
+/// more items together come first, the largest smaller group first: a wrong one merges two
+/// classes and mislabels the smaller whole, where a wrong "same" that holds one item to a
+/// group mislabels one item. Then, when `embeddings` are given, the pairs the model disagrees
+/// with most: a "same" pair whose cosine similarity lies farthest below the threshold that
+/// best separates the settled "same" from the settled "different" pairs, a "different" pair
+/// farthest above it. The rest, and every pair when there are no embeddings or too few
+/// settled pairs for a threshold, follow in an order drawn from `seed`. Nothing else finds a
+/// wrong "same" once both sides are labelled: what it would cost and disagreement with the
+/// model are the best hints there are.
 ///
 /// # Panics
 /// When `embeddings` has fewer rows than an item of `settled`.
@@ -179,6 +183,7 @@ pub fn audit_pairs(
     candidates.sort_by_key(|pair| (pair.votes, pair.a, pair.b));
     candidates.dedup_by_key(|pair| (pair.a, pair.b));
     let surprise = embeddings.and_then(|e| Surprise::new(e, &candidates));
+    let stakes = Stakes::new(settled);
 
     let mut chosen = Vec::with_capacity(count.min(candidates.len()));
     for tier in candidates.chunk_by_mut(|x, y| x.votes == y.votes) {
@@ -186,14 +191,57 @@ pub fn audit_pairs(
             break;
         }
         tier.shuffle(&mut rng);
-        if let Some(surprise) = &surprise {
-            // Stable: pairs the model agrees with keep their random order.
-            tier.sort_by(|x, y| surprise.of(y).total_cmp(&surprise.of(x)));
-        }
+        // Stable: pairs with nothing at stake that the model agrees with keep their random
+        // order.
+        tier.sort_by(|x, y| {
+            let by_surprise = || match &surprise {
+                Some(surprise) => surprise.of(y).total_cmp(&surprise.of(x)),
+                None => std::cmp::Ordering::Equal,
+            };
+            stakes.of(y).cmp(&stakes.of(x)).then_with(by_surprise)
+        });
         let room = count - chosen.len();
         chosen.extend(tier.iter().take(room).map(|pair| (pair.a, pair.b)));
     }
     chosen
+}
+
+/// How many items a settled "same" pair alone holds to the rest of its group: the smaller
+/// side of the pair when it is a bridge of the settled "same" pairs and both sides hold two
+/// items or more; 0 for every other pair.
+struct Stakes {
+    smaller_side: HashMap<(usize, usize), usize>,
+}
+
+impl Stakes {
+    fn new(settled: &[SettledPair]) -> Stakes {
+        let same: Vec<(usize, usize)> = settled
+            .iter()
+            .filter(|pair| pair.verdict == Verdict::Same)
+            .map(|pair| (pair.a, pair.b))
+            .collect();
+        let n = same.iter().map(|&(a, b)| a.max(b) + 1).max().unwrap_or(0);
+        let smaller_side = same
+            .iter()
+            .zip(joins::bridge_sides(n, &same))
+            .filter_map(|(&pair, sides)| {
+                let (smaller, _) = sides?;
+                (smaller >= 2).then_some((pair, smaller))
+            })
+            .collect();
+        Stakes { smaller_side }
+    }
+
+    fn of(&self, pair: &SettledPair) -> usize {
+        match pair.verdict {
+            Verdict::Same => self
+                .smaller_side
+                .get(&(pair.a, pair.b))
+                .copied()
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// How far a settled pair's cosine similarity lies on the wrong side of the boundary

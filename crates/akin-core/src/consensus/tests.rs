@@ -218,6 +218,22 @@ fn audits_take_pairs_resting_on_the_fewest_votes_and_never_gold_ones() {
 }
 
 #[test]
+fn audits_start_with_the_lone_same_that_holds_the_most_items_together() {
+    // Stars {0: 1, 2} and {3: 4, 5}, joined by 2-3 alone: 2-3 holds 3 items to 3, 0-2
+    // holds 2 to 4, and the other pairs hold one item each.
+    let settled: Vec<SettledPair> = [(0, 1), (0, 2), (3, 4), (3, 5), (2, 3)]
+        .into_iter()
+        .map(|(a, b)| settled_pair(a, b, 1, false))
+        .collect();
+
+    for seed in 0..8 {
+        let audits = audit_pairs(&settled, 2, seed, None);
+
+        assert_eq!(audits, vec![(2, 3), (0, 2)], "seed {seed}");
+    }
+}
+
+#[test]
 fn audits_are_drawn_differently_under_other_seeds() {
     let settled: Vec<SettledPair> = (1..40).map(|b| settled_pair(0, b, 1, false)).collect();
 
@@ -242,7 +258,7 @@ fn with_embeddings_audits_start_with_the_pairs_the_model_disagrees_with() {
         })
         .collect();
     let embeddings = Embeddings::new(2, values).expect("12 x 2");
-    let mut settled: Vec<SettledPair> = [(0, 1), (0, 5), (1, 2), (6, 7), (7, 9), (10, 11)]
+    let mut settled: Vec<SettledPair> = [(0, 1), (0, 5), (0, 2), (6, 7), (6, 9), (10, 11)]
         .into_iter()
         .map(|(a, b)| settled_pair(a, b, 1, false))
         .collect();
@@ -252,7 +268,7 @@ fn with_embeddings_audits_start_with_the_pairs_the_model_disagrees_with() {
             ..settled_pair(a, b, 1, false)
         });
     }
-    settled.push(settled_pair(2, 8, 1, false));
+    settled.push(settled_pair(0, 8, 1, false));
     settled.push(SettledPair {
         verdict: Different,
         ..settled_pair(3, 4, 1, false)
@@ -263,7 +279,7 @@ fn with_embeddings_audits_start_with_the_pairs_the_model_disagrees_with() {
 
     let mut first_two = audits.clone();
     first_two.sort_unstable();
-    assert_eq!(first_two, vec![(2, 8), (3, 4)]);
+    assert_eq!(first_two, vec![(0, 8), (3, 4)]);
     assert_ne!(
         blind, audits,
         "without embeddings the order is a seeded draw"

@@ -7,7 +7,7 @@
 //! so the cost is `n x (classes + groups) x dim`.
 //!
 //! A batch lists its discovery pairs first, then its exploitation pairs:
-//! 1. Discovery, [`discovery_share`] of the budget: the items are grouped by spherical
+//! 1. Discovery, at most [`discovery_share`] of the budget: the items are grouped by spherical
 //!    k-means, and a group's unlabelled item nearest its centre is a candidate probe. Probes
 //!    are taken first from groups whose members the classes refused and do not hold, then
 //!    from the groups least similar to every prototype and to the probes taken before
@@ -15,7 +15,9 @@
 //!    earlier probe, likeliest match first; one found different from all of them becomes a
 //!    new class. A dense group's central item is a typical member of a class; the single item
 //!    farthest from everything, which earlier versions probed, was mostly an odd member of a
-//!    known class.
+//!    known class. Once the answers draw a boundary between "same" and "different", a centre
+//!    that lies above it for some class, in a group the classes did not refuse, is left to
+//!    exploitation, and so is the share when every centre does.
 //! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
 //!    it is most similar to among those it may still be asked against; this batch's probes
 //!    count as classes. Classes then take turns, each asking its most similar remaining item
@@ -49,8 +51,9 @@ const MAX_GROUPS: usize = 64;
 /// centre is an outlier, not a class.
 const SPARSE_GROUP: f32 = 0.25;
 
-/// How many pairs of a batch of `budget` go to discovering new classes: a tenth, and at
-/// least 3 as long as that leaves exploitation half of the budget.
+/// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
+/// least 3 as long as that leaves exploitation half of the budget. Batches spend less than
+/// that once probes look like known classes.
 pub fn discovery_share(budget: usize) -> usize {
     (budget / 10).max(MIN_DISCOVERY.min(budget / 2))
 }
@@ -101,8 +104,9 @@ pub(super) fn fill(batch: &mut Batch) {
     if scene.unlabelled.is_empty() {
         return;
     }
-    let probes = discover(batch, &scene, discovery_share(batch.budget));
-    exploit(batch, &scene, &probes);
+    let boundary = learned_boundary(&scene);
+    let probes = discover(batch, &scene, discovery_share(batch.budget), boundary);
+    exploit(batch, &scene, &probes, boundary);
 }
 
 fn build_scene<'a>(context: &'a Context<'a>) -> Scene<'a> {
@@ -166,15 +170,16 @@ fn similarity_to_prototypes(scene: &Scene) -> Vec<f32> {
 /// The unlabelled item nearest a group's centre as a candidate probe.
 ///
 /// `closeness` is the group centre's highest similarity to a prototype or a probe taken so
-/// far; `refused` and `labelled` the shares of the group's members that some class refused
-/// and that a class holds. A group whose members the classes refused and none of them hold
-/// is where a class nobody has named hides; exploitation leaves such groups behind where
-/// classes blur. A group a class holds much of is that class's, whatever its refusals.
+/// far; `likeness` the item's own highest similarity to a prototype; `refused` and
+/// `labelled` the shares of the group's members that some class refused and that a class
+/// holds. A group whose members the classes refused and none of them hold is where a class
+/// nobody has named hides; exploitation leaves such groups behind where classes blur. A group a class holds much of is that class's, whatever its refusals.
 /// Groups nobody asked about yet go by distance alone.
 struct Candidate {
     item: usize,
     centroid: Vec<f32>,
     closeness: f32,
+    likeness: f32,
     refused: f32,
     labelled: f32,
 }
@@ -183,13 +188,24 @@ impl Candidate {
     fn novelty(&self) -> f32 {
         self.refused - self.labelled + (1.0 - self.closeness)
     }
+
+    /// Whether the item is as good as labelled already: more similar to a prototype than
+    /// the learned same/different `boundary`, in a group the classes refused no more of than
+    /// they hold. Exploitation asks such an item against that class for one answer; as a
+    /// probe it would cost one answer per class.
+    fn looks_known(&self, boundary: Option<f32>) -> bool {
+        boundary.is_some_and(|b| self.likeness >= b) && self.refused <= self.labelled
+    }
 }
 
 /// Asks probes against exemplars and earlier probes until `share` pairs are chosen;
 /// returns the probes in the order taken. Probes whose pairs were all asked already count
 /// against a cap, so that a batch full of pending questions does not try every group.
-fn discover(batch: &mut Batch, scene: &Scene, share: usize) -> Vec<usize> {
+/// Candidates that [look known](Candidate::looks_known) are not probed, so once every group
+/// looks like a class, discovery leaves its share to exploitation.
+fn discover(batch: &mut Batch, scene: &Scene, share: usize, boundary: Option<f32>) -> Vec<usize> {
     let mut pool = candidates(scene);
+    pool.retain(|candidate| !candidate.looks_known(boundary));
     let mut probes: Vec<usize> = Vec::new();
     let mut probe_roots = HashSet::new();
 
@@ -238,11 +254,15 @@ fn candidates(scene: &Scene) -> Vec<Candidate> {
         .filter(|group| group.members.len() as f32 >= floor)
         .filter_map(|group| {
             let item = group.members.iter().copied().find(|&m| !is_labelled(m))?;
-            let closeness = scene
-                .prototypes
-                .chunks_exact(dim)
-                .map(|prototype| dot(&group.centroid, prototype))
-                .fold(f32::MIN, f32::max);
+            let nearest_prototype = |direction: &[f32]| {
+                scene
+                    .prototypes
+                    .chunks_exact(dim)
+                    .map(|prototype| dot(direction, prototype))
+                    .fold(f32::MIN, f32::max)
+            };
+            let closeness = nearest_prototype(&group.centroid);
+            let likeness = nearest_prototype(&groups::unit_rows(scene.context, &[item]));
             let share = |count: usize| count as f32 / group.members.len() as f32;
             let labelled = group.members.iter().filter(|&&m| is_labelled(m)).count();
             let refused = group
@@ -254,6 +274,7 @@ fn candidates(scene: &Scene) -> Vec<Candidate> {
                 item,
                 centroid: group.centroid,
                 closeness,
+                likeness,
                 refused: share(refused),
                 labelled: share(labelled),
             })
@@ -293,7 +314,7 @@ fn ask_probe(batch: &mut Batch, scene: &Scene, probe: usize, earlier: &[usize], 
 /// a class nobody has named yet, and its answers come in with the rest of the batch. On a
 /// fresh project, where the first batch knows one class, that spreads the first answers over
 /// every group the probes found instead of asking everything against the one exemplar.
-fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize]) {
+fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<f32>) {
     let targets: Vec<usize> = scene.exemplars.iter().chain(probes).copied().collect();
     let is_probe: HashSet<usize> = probes.iter().copied().collect();
     let mut queues: Vec<Vec<(f32, usize)>> = vec![Vec::new(); targets.len()];
@@ -315,7 +336,6 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize]) {
             queues[target].push((similarity, item));
         }
     }
-    let boundary = learned_boundary(scene);
     let mut rng = ChaCha8Rng::seed_from_u64(scene.context.seed_for(Strategy::Exemplar) ^ 1);
     for queue in &mut queues {
         queue.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));

@@ -206,17 +206,39 @@ fn a_first_batch_asks_items_against_its_probes_as_well_as_the_one_exemplar() {
     assert_eq!(per_target, [9, 9, 9]);
 }
 
-#[test]
-fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order() {
-    // Classes 0, 20 and 40 with six members each, all asked: the answers put the boundary
-    // between "same" and "different" far below every remaining item of its own class.
+/// Classes 0, 20 and 40 of [`three_clusters`] with six members each, all asked: the answers
+/// put the boundary between "same" and "different" far below every remaining item of its own
+/// class. Returns the graph and the pairs asked.
+fn three_answered_classes() -> (Graph, HashSet<(usize, usize)>) {
     let mut answers = vec![(0, 20, Different), (0, 40, Different), (20, 40, Different)];
     for exemplar in [0, 20, 40] {
         answers.extend((1..6).map(|i| (exemplar, exemplar + i, Same)));
     }
-    let asked: HashSet<(usize, usize)> = answers.iter().map(|&(a, b, _)| (a, b)).collect();
-    let graph = Graph::from_answers(60, answers);
-    let embeddings = three_clusters();
+    let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
+    (Graph::from_answers(60, answers), asked)
+}
+
+#[test]
+fn once_every_group_looks_like_a_known_class_discovery_leaves_its_share_to_exploitation() {
+    let ((graph, asked), embeddings) = (three_answered_classes(), three_clusters());
+    let budget = 40;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    assert_eq!(pairs.len(), budget);
+    for pair in &pairs {
+        let (exemplar, item) = split_pair(pair, &[0, 20, 40]);
+        assert!([0, 20, 40].contains(&exemplar), "no probe: {pair:?}");
+        assert_eq!(cluster_of(item), cluster_of(exemplar), "{pair:?}");
+    }
+}
+
+#[test]
+fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order() {
+    let ((graph, asked), embeddings) = (three_answered_classes(), three_clusters());
     let budget = 40;
 
     let pairs = select(

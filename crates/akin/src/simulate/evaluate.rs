@@ -2,10 +2,15 @@
 //! items the answers label, a linear probe, RankMe, and how far the answers got.
 
 use akin_core::{Embeddings, Graph, metrics};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// kNN neighbours for the accuracy measures (cosine similarity).
 pub const KNN_K: usize = 20;
+
+/// Seed of the random bank that [`Quality::knn_accuracy_random_bank`] draws.
+const RANDOM_BANK_SEED: u64 = 0x0062_616e_6b;
 
 /// The embeddings and labels one round is measured on.
 pub struct Measured<'a> {
@@ -58,6 +63,11 @@ pub struct Quality {
     /// each labelled with its class's majority label: what a user who names one exemplar per
     /// class gets. 0 while nothing is recovered.
     pub knn_accuracy_recovered: f64,
+    /// kNN accuracy on the test split with as many pool items in the bank as the answers
+    /// label, drawn at random (the same draw every round) and truly labelled: what the
+    /// recovered bank would give if its items were a fair sample with no wrong labels.
+    /// `null` while nothing is recovered.
+    pub knn_accuracy_random_bank: Option<f64>,
     /// Test accuracy of a linear classifier trained on the frozen pool embeddings with the
     /// pool's true labels.
     pub linear_probe_accuracy: f64,
@@ -81,6 +91,13 @@ pub fn measure(set: &Measured, graph: &Graph, answers: usize) -> anyhow::Result<
     let recovered = RecoveredBank::new(graph, set.pool_labels);
     let bank = rows_of(set.pool, &recovered.items)?;
     let recovered_count = recovered.items.len();
+    let random_bank = (recovered_count > 0).then(|| {
+        let mut rng = ChaCha8Rng::seed_from_u64(RANDOM_BANK_SEED);
+        let items = rand::seq::index::sample(&mut rng, set.pool.len(), recovered_count).into_vec();
+        let labels: Vec<u8> = items.iter().map(|&item| set.pool_labels[item]).collect();
+        rows_of(set.pool, &items)
+            .map(|bank| metrics::knn_accuracy(&bank, &labels, set.test, set.test_labels, KNN_K))
+    });
     Ok(Quality {
         knn_accuracy: metrics::knn_accuracy(
             set.pool,
@@ -96,6 +113,7 @@ pub fn measure(set: &Measured, graph: &Graph, answers: usize) -> anyhow::Result<
             set.test_labels,
             KNN_K,
         ),
+        knn_accuracy_random_bank: random_bank.transpose()?,
         linear_probe_accuracy: akin_trainer::eval::linear_probe_accuracy(
             set.pool,
             set.pool_labels,

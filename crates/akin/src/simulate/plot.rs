@@ -224,6 +224,7 @@ mod tests {
             quality: Quality {
                 knn_accuracy: knn,
                 knn_accuracy_recovered: recovered,
+                knn_accuracy_random_bank: None,
                 linear_probe_accuracy: 0.0,
                 rank_me: 1.0,
                 label_recovery: answers as f64 / 4000.0,

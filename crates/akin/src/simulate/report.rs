@@ -83,11 +83,13 @@ fn parameters(text: &mut String, input: &ReportInput) {
 fn results(text: &mut String, run: &StrategyRun) {
     let _ = writeln!(text, "## {} strategy\n", run.strategy);
     text.push_str(
-        "| round | answers | kNN | kNN, recovered bank | linear probe | RankMe | label \
-         recovery | answers per label | label precision | conflicts | re-asks | audits |\n",
+        "| round | answers | kNN | kNN, recovered bank | kNN, random bank as large | linear \
+         probe | RankMe | label recovery | answers per label | label precision | conflicts | \
+         re-asks | audits |\n",
     );
     text.push_str(
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
+         | ---: |\n",
     );
     let optional = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_string(), |v| format!("{v:.digits$}"))
@@ -95,11 +97,12 @@ fn results(text: &mut String, run: &StrategyRun) {
     for r in &run.rounds {
         let _ = writeln!(
             text,
-            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.4} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.1} | {:.4} | {} | {} | {} | {} | {} |",
             r.round,
             r.answers,
             r.quality.knn_accuracy,
             r.quality.knn_accuracy_recovered,
+            optional(r.quality.knn_accuracy_random_bank, 4),
             r.quality.linear_probe_accuracy,
             r.quality.rank_me,
             r.quality.label_recovery,
