@@ -16,8 +16,8 @@
 //!    new class. A dense group's central item is a typical member of a class; the single item
 //!    farthest from everything, which earlier versions probed, was mostly an odd member of a
 //!    known class. Once the answers draw a boundary between "same" and "different", a centre
-//!    that lies above it for some class, in a group the classes did not refuse, is left to
-//!    exploitation, and so is the share when every centre does.
+//!    that lies above it for some class, in a group the classes refused no more of than they
+//!    hold, is left to exploitation, and so is the share when every centre is.
 //! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
 //!    it is most similar to among those it may still be asked against; this batch's probes
 //!    count as classes. Classes then take turns, each asking its most similar remaining item
@@ -173,7 +173,8 @@ fn similarity_to_prototypes(scene: &Scene) -> Vec<f32> {
 /// far; `likeness` the item's own highest similarity to a prototype; `refused` and
 /// `labelled` the shares of the group's members that some class refused and that a class
 /// holds. A group whose members the classes refused and none of them hold is where a class
-/// nobody has named hides; exploitation leaves such groups behind where classes blur. A group a class holds much of is that class's, whatever its refusals.
+/// nobody has named hides; exploitation leaves such groups behind where classes blur. A
+/// group a class holds much of is that class's, whatever its refusals.
 /// Groups nobody asked about yet go by distance alone.
 struct Candidate {
     item: usize,
