@@ -131,12 +131,16 @@ mod tests {
         assert_eq!(sides, [None, None, None, Some((2, 3)), None, None, None]);
     }
 
-    /// Items `b` can still reach from `a` without `skipped`, or `None` when it reaches `b`.
-    fn side_without(n: usize, edges: &[(usize, usize)], skipped: usize) -> Option<usize> {
-        let (a, b) = edges[skipped];
+    /// How many items `from` reaches without edge `skipped`; `None` when it still reaches `to`.
+    fn reach_without(
+        n: usize,
+        edges: &[(usize, usize)],
+        skipped: usize,
+        (from, to): (usize, usize),
+    ) -> Option<usize> {
         let mut seen = vec![false; n];
-        let mut stack = vec![a];
-        seen[a] = true;
+        let mut stack = vec![from];
+        seen[from] = true;
         while let Some(item) = stack.pop() {
             for (edge, &(x, y)) in edges.iter().enumerate() {
                 let next = match (edge == skipped, x == item, y == item) {
@@ -151,7 +155,7 @@ mod tests {
                 }
             }
         }
-        (!seen[b]).then(|| seen.iter().filter(|&&s| s).count())
+        (!seen[to]).then(|| seen.iter().filter(|&&s| s).count())
     }
 
     proptest! {
@@ -164,11 +168,11 @@ mod tests {
             let sides = bridge_sides(n, &edges);
 
             for (edge, found) in sides.iter().enumerate() {
-                let from_a = side_without(n, &edges, edge);
+                let (x, y) = edges[edge];
+                let from_a = reach_without(n, &edges, edge, (x, y));
                 prop_assert_eq!(found.is_some(), from_a.is_some(), "edge {}", edge);
                 if let (Some((small, large)), Some(a_side)) = (found, from_a) {
-                    let (x, y) = edges[edge];
-                    let b_side = side_without(n, &edges.iter().map(|&(p, q)| (q, p)).collect::<Vec<_>>(), edge)
+                    let b_side = reach_without(n, &edges, edge, (y, x))
                         .expect("a bridge splits both ways");
                     prop_assert_ne!(x, y);
                     prop_assert_eq!((*small, *large), (a_side.min(b_side), a_side.max(b_side)));
