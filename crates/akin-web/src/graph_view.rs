@@ -149,7 +149,7 @@ pub fn build(
 impl AnswerGraph {
     /// The pairs whose answers nothing settles, each with all of its answers from `log`:
     /// first those whose majority contradicts the graph, in the order they were tried, then
-    /// those whose votes are split, ascending. They stay listed after they are no longer
+    /// those whose votes are split or whose lone "same" waits to join two groups, ascending. They stay listed after they are no longer
     /// asked.
     pub fn conflicts(&self, log: &[LoggedAnswer]) -> Vec<PairConflict> {
         let mut pairs = self.conflict_pairs();

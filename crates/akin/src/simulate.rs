@@ -468,6 +468,7 @@ fn measure_round(
         quality,
         conflicts: answers.settlement.conflicts.len(),
         awaiting: answers.settlement.awaiting.len(),
+        joins_held: answers.settlement.held_joins.len(),
         reasked_answers: answers.reasked,
         audit_answers: answers.audited,
         audits_overturned: answers.audits_overturned,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{ConsensusSettings, SettledPair, Vote};
+use super::{ConsensusSettings, JoinConfirmation, SettledPair, Vote, joins};
 use crate::{Applied, Graph, Relation, Verdict};
 
 /// The vote log, grouped by pair, with one voice per annotator.
@@ -31,10 +31,15 @@ pub(super) struct Outcome {
     pub(super) graph: Graph,
     pub(super) settled: Vec<SettledPair>,
     pub(super) awaiting: Vec<(usize, usize)>,
+    /// The pairs of `awaiting` that are joins held back, ascending.
+    pub(super) held: Vec<(usize, usize)>,
     /// For every pair of the ballot, what the graph said of it just before its verdict was
     /// tried, or in the end when it had no verdict to try.
     reference: Vec<Relation>,
 }
+
+/// A verdict to apply: (weighted margin, pair index, verdict, lead); gold pairs rank first.
+type Ranked = (f64, usize, Verdict, f64);
 
 /// Leads below this are ties.
 const TIE: f64 = 1e-9;
@@ -149,8 +154,7 @@ impl Ballot {
 
     /// Settles every pair with the given weight of every voice.
     pub(super) fn count(&self, weights: &[f64], settings: &ConsensusSettings) -> Outcome {
-        // (weighted margin, pair index, verdict, lead); gold pairs go first.
-        let mut order: Vec<(f64, usize, Verdict, f64)> = Vec::new();
+        let mut order: Vec<Ranked> = Vec::new();
         let mut undecided: Vec<usize> = Vec::new();
         for (index, pair) in self.pairs.iter().enumerate() {
             let tally = self.tally(pair, weights);
@@ -170,13 +174,37 @@ impl Ballot {
                 .then(x.1.cmp(&y.1))
         });
 
+        let held = |order: &[Ranked]| self.unconfirmed_joins(order);
+        match settings.confirm_joins {
+            JoinConfirmation::Never => self.apply(&order, &undecided, None),
+            JoinConfirmation::Always => self.apply(&order, &undecided, Some(&held(&order))),
+            JoinConfirmation::OnceErrorsSeen => {
+                if !self.has_split_pair() {
+                    let outcome = self.apply(&order, &undecided, None);
+                    if outcome.graph.conflicts().is_empty() {
+                        return outcome;
+                    }
+                }
+                self.apply(&order, &undecided, Some(&held(&order)))
+            }
+        }
+    }
+
+    /// Applies the ranked verdicts in order, except the pairs marked in `held`, which await
+    /// another answer like the pairs in conflict and the `undecided` ones.
+    fn apply(&self, order: &[Ranked], undecided: &[usize], held: Option<&[bool]>) -> Outcome {
+        let is_held = |index: usize| held.is_some_and(|held| held[index]);
         let mut graph = Graph::new(self.n);
         let mut reference = vec![Relation::Unknown; self.pairs.len()];
         let mut settled = Vec::with_capacity(order.len());
-        let mut awaiting = Vec::new();
-        for (_, index, verdict, lead) in order {
+        let (mut awaiting, mut held) = (Vec::new(), Vec::new());
+        for &(_, index, verdict, lead) in order {
             let pair = &self.pairs[index];
             reference[index] = graph.relation(pair.a, pair.b);
+            if is_held(index) {
+                held.push((pair.a, pair.b));
+                continue;
+            }
             if graph.apply(pair.a, pair.b, verdict) == Applied::Conflict {
                 if pair.gold.is_none() {
                     awaiting.push((pair.a, pair.b));
@@ -192,21 +220,63 @@ impl Ballot {
                 gold: pair.gold.is_some(),
             });
         }
-        for index in undecided {
+        for &index in undecided {
             let pair = &self.pairs[index];
             reference[index] = graph.relation(pair.a, pair.b);
             if !pair.voices.is_empty() && reference[index] == Relation::Unknown {
                 awaiting.push((pair.a, pair.b));
             }
         }
+        awaiting.extend(&held);
         awaiting.sort_unstable();
+        held.sort_unstable();
 
         Outcome {
             graph,
             settled,
             awaiting,
+            held,
             reference,
         }
+    }
+
+    /// Marks the pairs of `order` that are unconfirmed joins: a "same" verdict that is not
+    /// gold, whose "same" voices outnumber its "different" ones by fewer than two, and that is
+    /// a bridge of all the "same" verdicts with two or more items on either side. Two against
+    /// one is not enough to merge two groups: the first "same" is the one under doubt.
+    fn unconfirmed_joins(&self, order: &[Ranked]) -> Vec<bool> {
+        let same: Vec<usize> = order
+            .iter()
+            .filter(|ranked| ranked.2 == Verdict::Same)
+            .map(|ranked| ranked.1)
+            .collect();
+        let edges: Vec<(usize, usize)> = same
+            .iter()
+            .map(|&index| (self.pairs[index].a, self.pairs[index].b))
+            .collect();
+        let mut held = vec![false; self.pairs.len()];
+        for (&index, sides) in same.iter().zip(joins::bridge_sides(self.n, &edges)) {
+            let pair = &self.pairs[index];
+            let (same_voices, different_voices) = self.voice_counts(pair);
+            let unconfirmed = pair.gold.is_none() && same_voices < different_voices + 2;
+            held[index] = unconfirmed && sides.is_some_and(|(smaller, _)| smaller >= 2);
+        }
+        held
+    }
+
+    /// How many voices on `pair` say "same", and how many "different".
+    fn voice_counts(&self, pair: &PairVotes) -> (usize, usize) {
+        let voices = &self.voices[pair.voices.clone()];
+        let same = voices.iter().filter(|&&(_, says_same)| says_same).count();
+        (same, voices.len() - same)
+    }
+
+    /// Whether some pair has votes both ways: annotators err.
+    fn has_split_pair(&self) -> bool {
+        self.pairs.iter().any(|pair| {
+            let (same, different) = self.voice_counts(pair);
+            same > 0 && different > 0
+        })
     }
 
     /// What every vote says about its annotator, given how the ballot was counted.

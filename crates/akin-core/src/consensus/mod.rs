@@ -19,9 +19,10 @@
 //!    raise or lower their own weight. Reliabilities start at 1/2 and are re-estimated
 //!    [`ConsensusSettings::iterations`] times, since the settlement depends on them.
 //!
-//! Pairs in conflict with the closed graph and pairs whose majority is too weak (and that the
-//! graph does not decide otherwise) are [`Settlement::awaiting`]: they must be asked again of
-//! other annotators. [`audit_pairs`] draws settled pairs to re-ask, so that wrong answers that
+//! Pairs in conflict with the closed graph, pairs whose majority is too weak (and that the
+//! graph does not decide otherwise), and joins of two groups held back by
+//! [`ConsensusSettings::confirm_joins`] are [`Settlement::awaiting`]: they must be asked again
+//! of other annotators. [`audit_pairs`] draws settled pairs to re-ask, so that wrong answers that
 //! nothing contradicts yet surface at all.
 
 mod ballot;
@@ -65,6 +66,32 @@ pub struct ConsensusSettings {
     pub iterations: usize,
     /// How many ordinary comparisons a comparison with a gold pair counts as. Default 2.
     pub gold_weight: f64,
+    /// When a "same" verdict that alone would join two groups of two or more items waits
+    /// until its "same" votes lead by two. Default [`JoinConfirmation::OnceErrorsSeen`].
+    pub confirm_joins: JoinConfirmation,
+}
+
+/// When a lone "same" vote may join two groups.
+///
+/// A wrong "same" between an item and a group mislabels one item; a wrong "same" between two
+/// groups merges two classes and mislabels the smaller whole. So a "same" verdict that is a
+/// bridge of the "same" verdicts between two sides of two or more items can be held back
+/// until its "same" votes outnumber its "different" ones by two (2 to 0, 3 to 1): until then
+/// it is not applied, and the pair awaits answers from others, as a tie does. Two to one is
+/// not enough: when a lone "same" was wrong, a later "same" is as likely as the next answer
+/// is wrong, and it would confirm it. Each join then costs one more answer, or three.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinConfirmation {
+    /// Every "same" verdict is applied.
+    Never,
+    /// Unconfirmed joins of two groups always wait.
+    Always,
+    /// Unconfirmed joins wait once the log shows that annotators err: some pair has votes
+    /// both ways, or a verdict contradicts the graph. Annotators who never disagree pay
+    /// nothing.
+    #[default]
+    OnceErrorsSeen,
 }
 
 impl Default for ConsensusSettings {
@@ -73,6 +100,7 @@ impl Default for ConsensusSettings {
             min_lead: 0.25,
             iterations: 3,
             gold_weight: 2.0,
+            confirm_joins: JoinConfirmation::default(),
         }
     }
 }
@@ -105,9 +133,12 @@ pub struct Settlement {
     /// Pairs whose verdict was applied without conflict, in the order they were applied.
     pub settled: Vec<SettledPair>,
     /// `(min, max)` pairs to ask again of other annotators, ascending: the settled verdict
-    /// contradicts the graph, or the majority is tied or too weak and the graph does not
-    /// decide the pair.
+    /// contradicts the graph, the majority is tied or too weak and the graph does not decide
+    /// the pair, or a lone "same" that would join two groups waits for a second vote.
     pub awaiting: Vec<(usize, usize)>,
+    /// The pairs of `awaiting` that are joins of two groups held back by
+    /// [`ConsensusSettings::confirm_joins`], ascending.
+    pub held_joins: Vec<(usize, usize)>,
     /// Settled verdicts (and gold pairs) that contradicted the graph, in the order they were
     /// tried; the same as `graph.conflicts()`.
     pub conflicts: Vec<Conflict>,
@@ -141,6 +172,7 @@ pub fn settle(
         reliability,
         settled: outcome.settled,
         awaiting: outcome.awaiting,
+        held_joins: outcome.held,
         conflicts,
     }
 }

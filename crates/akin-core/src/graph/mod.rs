@@ -62,6 +62,8 @@ pub struct Graph {
     size: Vec<usize>,
     /// For each root, the roots known to be different from it; empty for non-roots.
     different: Vec<BTreeSet<usize>>,
+    /// For each item, the "same" answers about it that were applied, redundant ones included.
+    same_answers: Vec<u32>,
     conflicts: Vec<Conflict>,
 }
 
@@ -72,6 +74,7 @@ impl Graph {
             parent: (0..n).collect(),
             size: vec![1; n],
             different: vec![BTreeSet::new(); n],
+            same_answers: vec![0; n],
             conflicts: Vec::new(),
         }
     }
@@ -124,8 +127,13 @@ impl Graph {
             Verdict::Different | Verdict::NotSure => self.separate_roots(root_a, root_b),
         };
 
-        if applied == Applied::Conflict {
-            self.conflicts.push(Conflict { a, b, verdict });
+        match applied {
+            Applied::Conflict => self.conflicts.push(Conflict { a, b, verdict }),
+            Applied::Merged | Applied::Redundant if verdict == Verdict::Same => {
+                self.same_answers[a] += 1;
+                self.same_answers[b] += 1;
+            }
+            _ => {}
         }
         applied
     }
@@ -248,6 +256,31 @@ impl Graph {
             }
         }
         exemplars
+    }
+
+    /// For each of `items`, the hub of its component: the member the most applied "same"
+    /// answers name (ties: the smallest). New items asked against a hub hang off it, so a
+    /// component grown that way stays a star whose every other "same" holds one item, and
+    /// a lone "same" that holds two groups together stands out as a join (see
+    /// [`consensus`](crate::consensus)). An item of its own is its own hub.
+    ///
+    /// # Panics
+    /// When an item is `>= n`.
+    pub fn hubs(&self, items: &[usize]) -> Vec<usize> {
+        let mut hub_of_root = vec![usize::MAX; self.len()];
+        for i in 0..self.len() {
+            let hub = &mut hub_of_root[self.component_of(i)];
+            if *hub == usize::MAX || self.same_answers[i] > self.same_answers[*hub] {
+                *hub = i;
+            }
+        }
+        items
+            .iter()
+            .map(|&item| {
+                self.check_item(item);
+                hub_of_root[self.component_of(item)]
+            })
+            .collect()
     }
 
     /// Root, size and smallest member of every component, ordered by smallest member.

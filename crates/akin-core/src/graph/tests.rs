@@ -122,6 +122,20 @@ fn a_graph_without_answers_has_one_class_at_its_first_item() {
 }
 
 #[test]
+fn a_hub_is_the_member_most_same_answers_name() {
+    let mut graph = Graph::new(7);
+    for (a, b) in [(1, 4), (4, 2), (4, 3), (5, 6)] {
+        graph.apply(a, b, Same);
+    }
+    graph.apply(2, 3, Same); // redundant, still an answer about 2 and 3
+    graph.apply(0, 4, Different);
+
+    // {1, 2, 3, 4}: 4 is named three times, 2 and 3 twice; {5, 6}: a tie, the smaller wins.
+    assert_eq!(graph.hubs(&[1, 3, 6, 0]), vec![4, 4, 5, 0]);
+    assert_eq!(graph.hubs(&[]), Vec::<usize>::new());
+}
+
+#[test]
 #[should_panic(expected = "item 3 out of range")]
 fn an_answer_about_an_unknown_item_panics() {
     let mut graph = Graph::new(3);

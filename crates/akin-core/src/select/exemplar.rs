@@ -1,7 +1,9 @@
 //! The exemplar strategy of Cabannes et al., in batches, on cosine similarity.
 //!
-//! The exemplars are [`Graph::classes`](crate::Graph::classes); an item is labelled when its
-//! component holds one. A class is seen through its prototype, the mean direction of its
+//! The classes are [`Graph::classes`](crate::Graph::classes); an item is labelled when its
+//! component holds one. A class is asked about through its [hub](crate::Graph::hubs), the
+//! member most answers name, its exemplar here: each new member hangs off it, so one wrong
+//! "same" between two classes stays a single join that consensus can hold back. A class is seen through its prototype, the mean direction of its
 //! members' embeddings: steadier than the one exemplar item once a class has grown. Items are
 //! only ever compared with prototypes, probes and a few group centres, never with each other,
 //! so the cost is `n x (classes + groups) x dim`.
@@ -110,7 +112,7 @@ pub(super) fn fill(batch: &mut Batch) {
 }
 
 fn build_scene<'a>(context: &'a Context<'a>) -> Scene<'a> {
-    let exemplars = context.graph().classes();
+    let exemplars = context.graph().hubs(&context.graph().classes());
     let roots = &context.roots;
     let mut is_class_root = vec![false; roots.len()];
     for &exemplar in &exemplars {
@@ -369,7 +371,8 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
 
 /// The similarity to a class prototype that best separates the items answered "same" as the
 /// class from those answered "different", over the pairs asked so far that hold a class's
-/// member; `None` while either kind has fewer than 5 pairs.
+/// member, each item counted once per class (a hub, asked about with every member, would
+/// otherwise weigh as much as all of them); `None` while either kind has fewer than 5 items.
 fn learned_boundary(scene: &Scene) -> Option<f32> {
     let context = scene.context;
     let roots = &context.roots;
@@ -385,11 +388,15 @@ fn learned_boundary(scene: &Scene) -> Option<f32> {
         context.inverse_norms(),
     );
     let (mut same, mut different) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
     for &(a, b) in context.request.already_asked {
         for (item, other) in [(a, b), (b, a)] {
             let Some(&class) = class_of_root.get(&roots[other]) else {
                 continue;
             };
+            if !seen.insert((item, class)) {
+                continue;
+            }
             let prototype = &scene.prototypes[class * dim..(class + 1) * dim];
             let similarity = dot(embeddings.row(item), prototype) * inverse[item];
             match context.relation(item, other) {

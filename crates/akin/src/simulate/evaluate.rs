@@ -38,8 +38,11 @@ pub struct RoundReport {
     pub quality: Quality,
     /// Settled verdicts that contradicted the graph and were kept out of it.
     pub conflicts: usize,
-    /// Pairs waiting for another answer: in conflict, or without a clear majority.
+    /// Pairs waiting for another answer: in conflict, without a clear majority, or a join
+    /// of two groups held back until confirmed.
     pub awaiting: usize,
+    /// The joins of two groups among `awaiting`.
+    pub joins_held: usize,
     /// Answers so far that re-asked an unsettled pair.
     pub reasked_answers: usize,
     /// Answers so far that audited a settled pair.

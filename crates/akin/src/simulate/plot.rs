@@ -235,6 +235,7 @@ mod tests {
             },
             conflicts: 0,
             awaiting: 0,
+            joins_held: 0,
             reasked_answers: 0,
             audit_answers: 0,
             audits_overturned: 0,

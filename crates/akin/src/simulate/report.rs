@@ -154,8 +154,10 @@ fn noise(text: &mut String, input: &ReportInput) {
             "- {}: {} of {} answers flipped by the oracle (noise {}). Votes are settled by \
              consensus as on the server: {} answers re-asked pairs in conflict or without a \
              clear majority, {} audited settled pairs (those the model disagreed with most \
-             first) and {} of those disagreed with the verdict they checked; at the end {} settled verdicts contradicted the graph and {} pairs \
-             still awaited an answer. Label precision after the last round: {}.",
+             first) and {} of those disagreed with the verdict they checked; at the end {} \
+             settled verdicts contradicted the graph and {} pairs still awaited an answer, {} \
+             of them a \"same\" that would join two groups and waits to be confirmed. Label \
+             precision after the last round: {}.",
             run.strategy,
             last.flipped_answers,
             last.answers,
@@ -165,6 +167,7 @@ fn noise(text: &mut String, input: &ReportInput) {
             last.audits_overturned,
             last.conflicts,
             last.awaiting,
+            last.joins_held,
             last.quality
                 .label_precision
                 .map_or("-".to_string(), |p| format!("{p:.4}"))
