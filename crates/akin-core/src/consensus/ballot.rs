@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{ConsensusSettings, JoinConfirmation, SettledPair, Vote, joins};
+use super::{ConsensusSettings, JOIN_LEAD, JoinConfirmation, SettledPair, Vote, joins};
 use crate::{Applied, Graph, Relation, Verdict};
 
 /// The vote log, grouped by pair, with one voice per annotator.
@@ -241,9 +241,8 @@ impl Ballot {
     }
 
     /// Marks the pairs of `order` that are unconfirmed joins: a "same" verdict that is not
-    /// gold, whose "same" voices outnumber its "different" ones by fewer than two, and that is
-    /// a bridge of all the "same" verdicts with two or more items on either side. Two against
-    /// one is not enough to merge two groups: the first "same" is the one under doubt.
+    /// gold, whose "same" voices outnumber its "different" ones by less than [`JOIN_LEAD`],
+    /// and that is a bridge of all the "same" verdicts with two or more items on either side.
     fn unconfirmed_joins(&self, order: &[Ranked]) -> Vec<bool> {
         let same: Vec<usize> = order
             .iter()
@@ -258,7 +257,7 @@ impl Ballot {
         for (&index, sides) in same.iter().zip(joins::bridge_sides(self.n, &edges)) {
             let pair = &self.pairs[index];
             let (same_voices, different_voices) = self.voice_counts(pair);
-            let unconfirmed = pair.gold.is_none() && same_voices < different_voices + 2;
+            let unconfirmed = pair.gold.is_none() && same_voices < different_voices + JOIN_LEAD;
             held[index] = unconfirmed && sides.is_some_and(|(smaller, _)| smaller >= 2);
         }
         held
