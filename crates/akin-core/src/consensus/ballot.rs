@@ -174,10 +174,10 @@ impl Ballot {
                 .then(x.1.cmp(&y.1))
         });
 
-        let held = |order: &[Ranked]| self.unconfirmed_joins(order);
+        let unconfirmed = |order: &[Ranked]| self.unconfirmed_joins(order);
         match settings.confirm_joins {
             JoinConfirmation::Never => self.apply(&order, &undecided, None),
-            JoinConfirmation::Always => self.apply(&order, &undecided, Some(&held(&order))),
+            JoinConfirmation::Always => self.apply(&order, &undecided, Some(&unconfirmed(&order))),
             JoinConfirmation::OnceErrorsSeen => {
                 if !self.has_split_pair() {
                     let outcome = self.apply(&order, &undecided, None);
@@ -185,15 +185,15 @@ impl Ballot {
                         return outcome;
                     }
                 }
-                self.apply(&order, &undecided, Some(&held(&order)))
+                self.apply(&order, &undecided, Some(&unconfirmed(&order)))
             }
         }
     }
 
-    /// Applies the ranked verdicts in order, except the pairs marked in `held`, which await
+    /// Applies the ranked verdicts in order, except the pairs marked in `hold`, which await
     /// another answer like the pairs in conflict and the `undecided` ones.
-    fn apply(&self, order: &[Ranked], undecided: &[usize], held: Option<&[bool]>) -> Outcome {
-        let is_held = |index: usize| held.is_some_and(|held| held[index]);
+    fn apply(&self, order: &[Ranked], undecided: &[usize], hold: Option<&[bool]>) -> Outcome {
+        let is_held = |index: usize| hold.is_some_and(|hold| hold[index]);
         let mut graph = Graph::new(self.n);
         let mut reference = vec![Relation::Unknown; self.pairs.len()];
         let mut settled = Vec::with_capacity(order.len());
