@@ -2,8 +2,9 @@
 //!
 //! The classes are [`Graph::classes`](crate::Graph::classes); an item is labelled when its
 //! component holds one. A class is asked about through its [hub](crate::Graph::hubs), the
-//! member most answers name, its exemplar here: each new member hangs off it, so one wrong
-//! "same" between two classes stays a single join that consensus can hold back. A class is seen through its prototype, the mean direction of its
+//! member most answers name, its exemplar here: each new member hangs off it, so a wrong
+//! "same" between two groups stays a single join that consensus can hold back. A class is
+//! seen through its prototype, the mean direction of its
 //! members' embeddings: steadier than the one exemplar item once a class has grown. Items are
 //! only ever compared with prototypes, probes and a few group centres, never with each other,
 //! so the cost is `n x (classes + groups) x dim`.
