@@ -152,8 +152,8 @@ fn noise(text: &mut String, input: &ReportInput) {
         let _ = writeln!(
             text,
             "- {}: {} of {} answers flipped by the oracle (noise {}). Votes are settled by \
-             consensus as on the server: {} answers re-asked pairs in conflict or without a \
-             clear majority, {} audited settled pairs (those the model disagreed with most \
+             consensus as on the server: {} answers re-asked pairs in conflict, without a \
+             clear majority or joining two groups unconfirmed, {} audited settled pairs (those the model disagreed with most \
              first) and {} of those disagreed with the verdict they checked; at the end {} \
              settled verdicts contradicted the graph and {} pairs still awaited an answer, {} \
              of them a \"same\" that would join two groups and waits to be confirmed. Label \
