@@ -312,7 +312,7 @@ fn settle_joins(votes: &[Vote], confirm_joins: JoinConfirmation) -> Settlement {
 }
 
 #[test]
-fn once_annotators_disagree_a_lone_same_between_two_groups_waits_for_a_second_vote() {
+fn once_annotators_disagree_a_lone_same_between_two_groups_waits_until_same_leads_by_three() {
     let mut votes = two_groups_and_a_lone_join();
     votes.extend(a_disagreement());
 
