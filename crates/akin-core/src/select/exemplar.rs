@@ -23,10 +23,9 @@
 //!    hold, is left to exploitation, and so is the share when every centre is.
 //! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
 //!    it is most similar to among those it may still be asked against; this batch's probes
-//!    count as classes. Classes then take turns, so that every class grows and not only the
-//!    easy ones: a bank labelled evenly is what kNN needs. Once the answers draw a boundary,
-//!    a class asks first the likely items another class refused, border items it would
-//!    otherwise leave unlabelled, then its other likely items in a random order.
+//!    count as classes. Classes then take turns, each asking its most similar remaining item
+//!    against its exemplar, so that every class grows and not only the easy ones: a bank
+//!    labelled evenly is what kNN needs.
 //!
 //! At most one pair per pair of components is asked in a batch, since one answer decides
 //! the others.
@@ -309,16 +308,11 @@ fn ask_probe(batch: &mut Batch, scene: &Scene, probe: usize, earlier: &[usize], 
 /// Asks the unlabelled items that are not probes against the exemplar of their most similar
 /// askable class, the classes taking turns; within a turn the most similar pairs come first.
 ///
-/// Which items a class asks first, once the answers draw a [`learned_boundary`]: among those
-/// above it, the ones some other class refused, most similar first, then the others in a
-/// random order; then the rest, most similar first. Before that, most similar first.
-///
-/// Asking only the most similar items labels a class's core, which a kNN bank barely needs
-/// and the model has learned already; items drawn at random from all that are likely enough
-/// to be answered "same" spread the labels over the class at nearly the same yield. An item
-/// another class refused was put near the wrong class by the embedding: a border item, the
-/// kind of label a bank drawn from likely items lacks, and one that would otherwise wait
-/// behind hundreds of items as likely as it.
+/// Which items a class asks first: those above the [`learned_boundary`] in a random order,
+/// then the rest, most similar first. Asking only the most similar items labels a class's
+/// core, which a kNN bank barely needs and the model has learned already; items drawn at
+/// random from all that are likely enough to be answered "same" spread the labels over the
+/// class at nearly the same yield.
 ///
 /// This batch's probes count as classes too, seen through their own embedding: each may be
 /// a class nobody has named yet, and its answers come in with the rest of the batch. On a
@@ -351,12 +345,7 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
         queue.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         if let Some(boundary) = boundary {
             let likely = queue.partition_point(|&(similarity, _)| similarity >= boundary);
-            let (refused, mut others): (Vec<_>, Vec<_>) = queue[..likely]
-                .iter()
-                .partition(|&&(_, item)| scene.was_refused(item));
-            others.shuffle(&mut rng);
-            let order: Vec<_> = refused.into_iter().chain(others).collect();
-            queue[..likely].copy_from_slice(&order);
+            queue[..likely].shuffle(&mut rng);
         }
     }
 

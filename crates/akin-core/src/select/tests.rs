@@ -259,27 +259,6 @@ fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order(
 }
 
 #[test]
-fn a_likely_item_another_class_refused_is_the_first_its_own_class_asks() {
-    let (mut graph, mut asked) = three_answered_classes();
-    let refused = 33;
-    graph.apply(0, refused, Different);
-    asked.insert((0, refused));
-    let embeddings = three_clusters();
-
-    let pairs = select(
-        Strategy::Exemplar,
-        &request(&graph, &embeddings, 40, &asked),
-    );
-
-    let first_of_class_20 = pairs
-        .iter()
-        .map(|pair| split_pair(pair, &[20]))
-        .find(|&(exemplar, _)| exemplar == 20)
-        .expect("class 20 asks");
-    assert_eq!(first_of_class_20, (20, refused), "{pairs:?}");
-}
-
-#[test]
 fn groups_find_the_three_clusters() {
     let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
     let selection = request(&graph, &embeddings, 1, &asked);
