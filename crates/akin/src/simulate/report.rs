@@ -153,8 +153,9 @@ fn noise(text: &mut String, input: &ReportInput) {
             text,
             "- {}: {} of {} answers flipped by the oracle (noise {}). Votes are settled by \
              consensus as on the server: {} answers re-asked pairs in conflict, without a \
-             clear majority or joining two groups unconfirmed, {} audited settled pairs (those the model disagreed with most \
-             first) and {} of those disagreed with the verdict they checked; at the end {} \
+             clear majority or joining two groups unconfirmed, {} audited settled pairs \
+             (those the model disagreed with most first) and {} of those disagreed with the \
+             verdict they checked; at the end {} \
              settled verdicts contradicted the graph and {} pairs still awaited an answer, {} \
              of them a \"same\" that would join two groups and waits to be confirmed. Label \
              precision after the last round: {}.",
