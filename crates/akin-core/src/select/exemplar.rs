@@ -54,13 +54,6 @@ const MAX_GROUPS: usize = 64;
 /// centre is an outlier, not a class.
 const SPARSE_GROUP: f32 = 0.25;
 
-/// The share of a class's items below the learned boundary, the most similar first, that
-/// are drawn with its likely items: the border of a class, which a bank of likely items
-/// lacks and kNN needs. Measured on Fashion-MNIST (README): a fifth lifts the recovered-bank
-/// kNN by about 0.03 after 4,000 answers; more costs answers per label and lifts it no
-/// further.
-const BORDER_SHARE: f32 = 0.2;
-
 /// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
 /// least 3 as long as that leaves exploitation half of the budget. Batches spend less than
 /// that once probes look like known classes.
@@ -315,11 +308,11 @@ fn ask_probe(batch: &mut Batch, scene: &Scene, probe: usize, earlier: &[usize], 
 /// Asks the unlabelled items that are not probes against the exemplar of their most similar
 /// askable class, the classes taking turns; within a turn the most similar pairs come first.
 ///
-/// Which items a class asks first: those above the [`learned_boundary`] and the most similar
-/// [`BORDER_SHARE`] of those below it, in a random order; then the rest, most similar first.
-/// Asking only the most similar items labels a class's core, which a kNN bank barely needs
-/// and the model has learned already; items drawn at random from all that are likely enough
-/// to be answered "same" spread the labels over the class at nearly the same yield.
+/// Which items a class asks first: those above the [`learned_boundary`] in a random order,
+/// then the rest, most similar first. Asking only the most similar items labels a class's
+/// core, which a kNN bank barely needs and the model has learned already; items drawn at
+/// random from all that are likely enough to be answered "same" spread the labels over the
+/// class at nearly the same yield.
 ///
 /// This batch's probes count as classes too, seen through their own embedding: each may be
 /// a class nobody has named yet, and its answers come in with the rest of the batch. On a
@@ -352,8 +345,7 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
         queue.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         if let Some(boundary) = boundary {
             let likely = queue.partition_point(|&(similarity, _)| similarity >= boundary);
-            let border = ((queue.len() - likely) as f32 * BORDER_SHARE) as usize;
-            queue[..likely + border].shuffle(&mut rng);
+            queue[..likely].shuffle(&mut rng);
         }
     }
 

@@ -258,65 +258,6 @@ fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order(
     );
 }
 
-/// Class 0 on axis 0 (items `0..30`) and class 1 on axis 1 (items `30..50`), six members of
-/// each answered "same" and six of class 1 answered "different" from class 0, which puts
-/// the learned boundary near 0.5; then [`BORDER`] items at cosine 0.4 to class 0, each on an
-/// axis of its own so that they form no group: likely members of nothing, nearest class 0.
-const BORDER: usize = 20;
-
-fn a_class_with_a_border() -> (Graph, Embeddings, HashSet<(usize, usize)>) {
-    let dim = 2 + BORDER;
-    let mut values = vec![0.0f32; (50 + BORDER) * dim];
-    for item in 0..50 {
-        let noise = (item % 10) as f32 / 100.0;
-        let (axis, other) = if item < 30 { (0, 1) } else { (1, 0) };
-        values[item * dim + axis] = 1.0;
-        values[item * dim + other] = noise;
-    }
-    for border in 0..BORDER {
-        let item = 50 + border;
-        values[item * dim] = 0.4;
-        values[item * dim + 2 + border] = 0.9;
-    }
-    let mut answers: Vec<(usize, usize, Verdict)> = (1..6).map(|i| (0, i, Same)).collect();
-    answers.extend((31..36).map(|i| (30, i, Same)));
-    answers.extend((30..36).map(|i| (0, i, Different)));
-    let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
-    let embeddings = Embeddings::new(dim, values).expect("rows of dim");
-    (Graph::from_answers(50 + BORDER, answers), embeddings, asked)
-}
-
-#[test]
-fn a_class_asks_some_items_just_below_the_boundary_among_its_likely_ones() {
-    let (graph, embeddings, asked) = a_class_with_a_border();
-    let budget = 30;
-
-    let pairs = select(
-        Strategy::Exemplar,
-        &request(&graph, &embeddings, budget, &asked),
-    );
-
-    let asked_of_class_0: Vec<usize> = pairs[discovery_share(budget)..]
-        .iter()
-        .filter(|pair| pair.a == 0)
-        .map(|pair| pair.b)
-        .collect();
-    let likely_left = (6..30).filter(|i| !asked_of_class_0.contains(i)).count();
-    let border = asked_of_class_0.iter().filter(|&&i| i >= 50).count();
-    assert!(
-        likely_left > 0,
-        "class 0 asked all its likely items: {pairs:?}"
-    );
-    assert!(
-        border > 0,
-        "no border item asked against class 0: {pairs:?}"
-    );
-    assert!(
-        border < asked_of_class_0.len() / 2,
-        "mostly border items: {pairs:?}"
-    );
-}
-
 #[test]
 fn groups_find_the_three_clusters() {
     let (graph, embeddings, asked) = (Graph::new(60), three_clusters(), HashSet::new());
