@@ -71,6 +71,63 @@ pub(super) fn bridge_sides(n: usize, edges: &[(usize, usize)]) -> Vec<Option<(us
     sides
 }
 
+/// The two sides of a bridge of "same" pairs, to count the "different" verdicts between them.
+pub(super) struct Sides {
+    adjacency: Adjacency,
+    /// Per item: 0 when on neither side, else 1 or 2; all 0 between calls.
+    side: Vec<u8>,
+}
+
+impl Sides {
+    /// For the multigraph of `edges` over items `0..n`.
+    pub(super) fn new(n: usize, edges: &[(usize, usize)]) -> Sides {
+        Sides {
+            adjacency: Adjacency::new(n, edges),
+            side: vec![0; n],
+        }
+    }
+
+    /// How many of `pairs` have one item on each side of bridge `edge`, whose ends are
+    /// `(a, b)`: on `a`'s side, the items `a` reaches without crossing the edge.
+    pub(super) fn pairs_across(
+        &mut self,
+        edge: usize,
+        (a, b): (usize, usize),
+        pairs: &[(usize, usize)],
+    ) -> usize {
+        let first = self.mark(a, edge, 1);
+        let second = self.mark(b, edge, 2);
+        let across = pairs
+            .iter()
+            .filter(|&&(x, y)| {
+                let (x, y) = (self.side[x], self.side[y]);
+                x != 0 && y != 0 && x != y
+            })
+            .count();
+        for item in first.into_iter().chain(second) {
+            self.side[item] = 0;
+        }
+        across
+    }
+
+    /// Marks `side` on every item `from` reaches without crossing `skipped`; returns them.
+    fn mark(&mut self, from: usize, skipped: usize, side: u8) -> Vec<usize> {
+        let mut reached = vec![from];
+        self.side[from] = side;
+        let mut next = 0;
+        while let Some(&item) = reached.get(next) {
+            next += 1;
+            for &(neighbour, edge) in self.adjacency.of(item) {
+                if edge != skipped && self.side[neighbour] == 0 {
+                    self.side[neighbour] = side;
+                    reached.push(neighbour);
+                }
+            }
+        }
+        reached
+    }
+}
+
 /// Neighbours of every item with the edge that leads to each, in compressed rows.
 struct Adjacency {
     starts: Vec<usize>,
@@ -156,6 +213,18 @@ mod tests {
             }
         }
         (!seen[to]).then(|| seen.iter().filter(|&&s| s).count())
+    }
+
+    #[test]
+    fn pairs_across_a_bridge_are_those_with_one_item_on_each_side() {
+        // Triangle 0-1-2, the bridge 2-3 (edge 3), then 3-4; item 5 apart.
+        let edges = [(0, 1), (1, 2), (2, 0), (2, 3), (3, 4)];
+        let mut sides = Sides::new(6, &edges);
+        let pairs = [(0, 4), (4, 1), (0, 1), (3, 4), (0, 5), (5, 3)];
+
+        assert_eq!(sides.pairs_across(3, (2, 3), &pairs), 2);
+        assert_eq!(sides.pairs_across(4, (3, 4), &pairs), 3);
+        assert_eq!(sides.pairs_across(3, (2, 3), &[]), 0);
     }
 
     proptest! {

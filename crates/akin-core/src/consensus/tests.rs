@@ -364,6 +364,50 @@ fn a_join_needs_three_more_same_votes_than_different_ones() {
 }
 
 #[test]
+fn a_join_of_groups_told_apart_needs_one_more_same_per_different_verdict_between_them() {
+    let mut votes = two_groups_and_a_lone_join();
+    votes.extend(a_disagreement());
+    votes.push(vote(1, 4, Different, 2));
+    votes.extend([vote(0, 3, Same, 8), vote(0, 3, Same, 9)]);
+    let three_to_none = settle_default(10, &votes);
+    votes.push(vote(0, 3, Same, 10));
+    let four_to_none = settle_default(10, &votes);
+
+    assert_eq!(three_to_none.graph.relation(0, 5), Relation::Different);
+    assert_eq!(three_to_none.held_joins, vec![(0, 3)]);
+    assert!(three_to_none.conflicts.is_empty());
+    assert_eq!(four_to_none.graph.relation(0, 5), Relation::Same);
+    assert!(four_to_none.held_joins.is_empty());
+    assert_eq!(four_to_none.conflicts.len(), 1);
+}
+
+#[test]
+fn two_contested_joins_between_the_same_two_groups_wait_though_each_backs_the_other_up() {
+    let mut votes = vec![
+        vote(0, 1, Same, 1),
+        vote(0, 2, Same, 1),
+        vote(3, 4, Same, 1),
+        vote(3, 5, Same, 1),
+    ];
+    for (a, b) in [(0, 4), (0, 5)] {
+        votes.extend([
+            vote(a, b, Same, 7),
+            vote(a, b, Different, 8),
+            vote(a, b, Same, 9),
+        ]);
+    }
+    let two_to_one = settle_default(10, &votes);
+    votes.extend([vote(0, 4, Same, 10), vote(0, 4, Same, 11)]);
+    let four_to_one = settle_default(10, &votes);
+
+    assert_eq!(two_to_one.graph.relation(1, 5), Relation::Unknown);
+    assert_eq!(two_to_one.held_joins, vec![(0, 4), (0, 5)]);
+    assert_eq!(four_to_one.graph.relation(1, 5), Relation::Same);
+    assert!(four_to_one.held_joins.is_empty());
+    assert!(four_to_one.awaiting.is_empty());
+}
+
+#[test]
 fn a_conflict_shows_errors_as_a_split_pair_does() {
     let mut votes = two_groups_and_a_lone_join();
     // 1 says 4 and 5 differ, though both are "same" as 3.
@@ -549,7 +593,13 @@ proptest! {
             let count = |verdict| latest.values().filter(|&&v| v == verdict).count();
             // Weighted by reliability, one "same" can outweigh one "different".
             let unconfirmed_same = count(Same) > 0 && count(Same) < count(Different) + JOIN_LEAD;
-            prop_assert!(in_conflict || !settlement.graph.is_decided(a, b) || unconfirmed_same);
+            // A join that leads by that much still waits while "different" verdicts between
+            // its two sides hold them apart.
+            let held_apart = settlement.held_joins.contains(&(a, b))
+                && settlement.graph.relation(a, b) == Relation::Different;
+            prop_assert!(
+                in_conflict || !settlement.graph.is_decided(a, b) || unconfirmed_same || held_apart
+            );
         }
         prop_assert!(settlement.reliability.values().all(|r| *r > 0.0 && *r < 1.0));
         prop_assert_eq!(&settlement.conflicts, &settlement.graph.conflicts().to_vec());
