@@ -86,11 +86,14 @@ pub const JOIN_LEAD: usize = 3;
 /// When a "same" vote may join two groups.
 ///
 /// A wrong "same" between an item and a group mislabels one item; a wrong "same" between two
-/// groups merges two classes and mislabels the smaller whole. So a "same" verdict that is a
-/// bridge of the "same" verdicts between two sides of two or more items can be held back
-/// until its "same" votes outnumber its "different" ones by [`JOIN_LEAD`]: until then it is
-/// not applied, and the pair awaits answers from others, as a tie does. Each join then costs
-/// two more answers, or more where someone disagrees.
+/// groups merges two classes and mislabels the smaller whole. So a "same" verdict that joins
+/// two groups of two or more items can be held back until its "same" votes outnumber its
+/// "different" ones by [`JOIN_LEAD`]: until then it is not applied, and the pair awaits
+/// answers from others, as a tie does. The groups are what the uncontested "same" verdicts
+/// hold together, so that two contested joins between the same groups cannot back each
+/// other up, and a join that is a bridge also needs one more vote for each "different"
+/// verdict between its two sides. Each join then costs two more answers, or more where
+/// someone disagrees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinConfirmation {
