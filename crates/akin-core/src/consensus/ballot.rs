@@ -282,7 +282,7 @@ impl Ballot {
         let mut held = vec![false; self.pairs.len()];
         let mut sides = joins::Sides::new(self.n, &edges);
         let mut groups = Graph::new(self.n);
-        let splits = joins::bridge_sides(self.n, &edges);
+        let splits = sides.bridge_sides();
         for (edge, (&(index, (a, b)), split)) in uncontested.iter().zip(splits).enumerate() {
             let joins_groups = split.is_some_and(|(smaller, _)| smaller >= 2);
             if joins_groups && is_join_candidate(index) {

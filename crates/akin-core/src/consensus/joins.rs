@@ -12,63 +12,70 @@
 /// # Panics
 /// When an edge names an item `>= n`.
 pub(super) fn bridge_sides(n: usize, edges: &[(usize, usize)]) -> Vec<Option<(usize, usize)>> {
-    let adjacency = Adjacency::new(n, edges);
-    let mut sides = vec![None; edges.len()];
-    let mut order = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut subtree = vec![0usize; n];
-    let mut counter = 0;
-    // (item, edge it was reached by, next neighbour slot to look at)
-    let mut stack: Vec<(usize, usize, usize)> = Vec::new();
-    // Tree edges whose lower end closed with no back edge above it: (edge, lower end).
-    let mut bridges: Vec<(usize, usize)> = Vec::new();
+    Adjacency::new(n, edges).bridge_sides()
+}
 
-    for start in 0..n {
-        if order[start] != usize::MAX || adjacency.degree(start) == 0 {
-            continue;
-        }
-        order[start] = counter;
-        low[start] = counter;
-        counter += 1;
-        stack.push((start, usize::MAX, 0));
-        let first_bridge = bridges.len();
+impl Adjacency {
+    /// [`bridge_sides`] of the edges this adjacency was built from.
+    fn bridge_sides(&self) -> Vec<Option<(usize, usize)>> {
+        let (adjacency, n) = (self, self.starts.len() - 1);
+        let mut sides = vec![None; self.entries.len() / 2];
+        let mut order = vec![usize::MAX; n];
+        let mut low = vec![0; n];
+        let mut subtree = vec![0usize; n];
+        let mut counter = 0;
+        // (item, edge it was reached by, next neighbour slot to look at)
+        let mut stack: Vec<(usize, usize, usize)> = Vec::new();
+        // Tree edges whose lower end closed with no back edge above it: (edge, lower end).
+        let mut bridges: Vec<(usize, usize)> = Vec::new();
 
-        while let Some(top) = stack.last_mut() {
-            let (item, via, slot) = *top;
-            if let Some(&(next, edge)) = adjacency.of(item).get(slot) {
-                top.2 += 1;
-                if edge == via {
-                    continue;
-                }
-                if order[next] == usize::MAX {
-                    order[next] = counter;
-                    low[next] = counter;
-                    counter += 1;
-                    stack.push((next, edge, 0));
-                } else {
-                    low[item] = low[item].min(order[next]);
-                }
+        for start in 0..n {
+            if order[start] != usize::MAX || adjacency.degree(start) == 0 {
                 continue;
             }
-            stack.pop();
-            subtree[item] += 1;
-            if let Some(&(parent, ..)) = stack.last() {
-                subtree[parent] += subtree[item];
-                low[parent] = low[parent].min(low[item]);
-                if low[item] > order[parent] {
-                    bridges.push((via, item));
+            order[start] = counter;
+            low[start] = counter;
+            counter += 1;
+            stack.push((start, usize::MAX, 0));
+            let first_bridge = bridges.len();
+
+            while let Some(top) = stack.last_mut() {
+                let (item, via, slot) = *top;
+                if let Some(&(next, edge)) = adjacency.of(item).get(slot) {
+                    top.2 += 1;
+                    if edge == via {
+                        continue;
+                    }
+                    if order[next] == usize::MAX {
+                        order[next] = counter;
+                        low[next] = counter;
+                        counter += 1;
+                        stack.push((next, edge, 0));
+                    } else {
+                        low[item] = low[item].min(order[next]);
+                    }
+                    continue;
+                }
+                stack.pop();
+                subtree[item] += 1;
+                if let Some(&(parent, ..)) = stack.last() {
+                    subtree[parent] += subtree[item];
+                    low[parent] = low[parent].min(low[item]);
+                    if low[item] > order[parent] {
+                        bridges.push((via, item));
+                    }
                 }
             }
-        }
 
-        let component = subtree[start];
-        for &(edge, lower) in &bridges[first_bridge..] {
-            let below = subtree[lower];
-            let above = component - below;
-            sides[edge] = Some((below.min(above), below.max(above)));
+            let component = subtree[start];
+            for &(edge, lower) in &bridges[first_bridge..] {
+                let below = subtree[lower];
+                let above = component - below;
+                sides[edge] = Some((below.min(above), below.max(above)));
+            }
         }
+        sides
     }
-    sides
 }
 
 /// The two sides of a bridge of "same" pairs, to count the "different" verdicts between them.
@@ -85,6 +92,11 @@ impl Sides {
             adjacency: Adjacency::new(n, edges),
             side: vec![0; n],
         }
+    }
+
+    /// [`bridge_sides`] of the edges, from the adjacency already built.
+    pub(super) fn bridge_sides(&self) -> Vec<Option<(usize, usize)>> {
+        self.adjacency.bridge_sides()
     }
 
     /// How many of `pairs` have one item on each side of bridge `edge`, whose ends are
