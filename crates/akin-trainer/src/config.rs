@@ -27,7 +27,10 @@ pub struct TrainConfig {
     pub embedding_dim: i64,
     /// Projector (VICReg expander) output size, seen only by the loss.
     pub projector_dim: i64,
-    /// Weight of a human "same" edge relative to an augmentation edge.
+    /// Weight of an anchor's human "same" edges together, relative to its augmentation edge
+    /// (1); its edges to the members of its group in the batch share it. Default 1: on
+    /// Fashion-MNIST (`akin simulate`, seed 1) 3 gave a recovered-bank kNN of 0.737 after
+    /// 2,000 answers against 0.753, and 8 gave 0.735 at 1.58 answers per label.
     pub human_weight: f64,
     /// Share of anchors drawn from items that have a human partner (when any exist).
     pub human_share: f64,

@@ -89,6 +89,14 @@ pub struct SimulateArgs {
     /// Weight of the repulsion of known negatives (the trainer's default when absent).
     #[arg(long)]
     repulsion_weight: Option<f64>,
+    /// Weight of an anchor's human "same" edges together against its augmentation edge (the
+    /// trainer's default when absent).
+    #[arg(long)]
+    human_weight: Option<f64>,
+    /// Share of each batch's anchors drawn from items with a human partner (the trainer's
+    /// default when absent).
+    #[arg(long)]
+    human_share: Option<f64>,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     #[arg(long, default_value_t = 2)]
@@ -205,6 +213,8 @@ fn train_config(args: &SimulateArgs) -> TrainConfig {
         learning_rate: args.learning_rate.unwrap_or(defaults.learning_rate),
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),
         repulsion_weight: args.repulsion_weight.unwrap_or(defaults.repulsion_weight),
+        human_weight: args.human_weight.unwrap_or(defaults.human_weight),
+        human_share: args.human_share.unwrap_or(defaults.human_share),
         ..defaults
     }
 }
