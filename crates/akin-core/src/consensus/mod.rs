@@ -89,11 +89,16 @@ pub const JOIN_LEAD: usize = 3;
 /// groups merges two classes and mislabels the smaller whole. So a "same" verdict that joins
 /// two groups of two or more items can be held back until its "same" votes outnumber its
 /// "different" ones by [`JOIN_LEAD`]: until then it is not applied, and the pair awaits
-/// answers from others, as a tie does. The groups are what the uncontested "same" verdicts
-/// hold together, so that two contested joins between the same groups cannot back each
-/// other up, and a join that is a bridge also needs one more vote for each "different"
-/// verdict between its two sides. Each join then costs two more answers, or more where
-/// someone disagrees.
+/// answers from others, as a tie does. A "same" verdict is a join in either of two views:
+/// - in the structure of all the uncontested "same" verdicts: a bridge between two groups
+///   of them, or a contested verdict between two such groups, so that two contested joins
+///   between the same groups cannot back each other up;
+/// - in the order the answers came (pairs whose votes agree by more first, then the first
+///   answered): when its turn comes, it would join two groups standing at that point, so
+///   that wrong "same" answers on a cycle cannot back each other up either.
+///
+/// A join also needs one more vote for each "different" verdict between its two sides. Each
+/// join then costs two more answers, or more where someone disagrees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinConfirmation {

@@ -445,7 +445,7 @@ fn joins_never_wait_when_switched_off() {
 }
 
 #[test]
-fn a_lone_same_that_adds_one_item_or_that_another_path_backs_up_applies_at_once() {
+fn a_lone_same_that_adds_one_item_applies_at_once_and_two_lone_joins_of_two_groups_both_wait() {
     let mut votes = two_groups_and_a_lone_join();
     votes.extend(a_disagreement());
     votes.push(vote(3, 6, Same, 7));
@@ -453,8 +453,31 @@ fn a_lone_same_that_adds_one_item_or_that_another_path_backs_up_applies_at_once(
 
     let settlement = settle_default(10, &votes);
 
+    assert_eq!(settlement.graph.relation(3, 6), Relation::Same);
+    assert_eq!(settlement.graph.relation(0, 5), Relation::Unknown);
+    assert_eq!(settlement.held_joins, vec![(0, 3), (1, 4)]);
+    assert_eq!(settlement.awaiting, vec![(0, 3), (1, 4), (8, 9)]);
+}
+
+#[test]
+fn two_probes_each_said_to_match_both_hubs_join_each_one_group_and_the_groups_stay_apart() {
+    let mut votes = two_groups_and_a_lone_join();
+    votes.pop();
+    votes.extend(a_disagreement());
+    // Each probe's second "same" comes when both groups stand; on a cycle, none is a bridge.
+    votes.extend([
+        vote(6, 0, Same, 7),
+        vote(6, 3, Same, 7),
+        vote(7, 3, Same, 7),
+        vote(7, 0, Same, 7),
+    ]);
+
+    let settlement = settle_default(10, &votes);
+
+    assert_eq!(settlement.graph.relation(1, 4), Relation::Unknown);
     assert_eq!(settlement.graph.relation(0, 6), Relation::Same);
-    assert_eq!(settlement.awaiting, vec![(8, 9)]);
+    assert_eq!(settlement.graph.relation(3, 7), Relation::Same);
+    assert_eq!(settlement.held_joins, vec![(0, 7), (3, 6)]);
 }
 
 /// One vote per distinct pair, truthful about hidden labels (or "not sure"), from random
