@@ -181,8 +181,10 @@ impl Ballot {
         });
 
         let unconfirmed = |order: &[Ranked]| {
-            let mut held = self.unconfirmed_joins(order);
-            for (held, later) in held.iter_mut().zip(self.joins_held_in_answer_order(order)) {
+            let different = self.pairs_told_apart(order);
+            let mut held = self.unconfirmed_joins(order, &different);
+            let in_order = self.joins_held_in_answer_order(order, &different);
+            for (held, later) in held.iter_mut().zip(in_order) {
                 *held |= later;
             }
             held
@@ -257,7 +259,8 @@ impl Ballot {
     /// Marks the pairs of `order` that are unconfirmed joins: "same" verdicts, not gold, that
     /// join two groups of two or more items and whose "same" voices outnumber their
     /// "different" ones by less than [`JOIN_LEAD`], plus the "different" verdicts between
-    /// the two groups where the join is a bridge.
+    /// the two groups where the join is a bridge. `different` holds the pairs of `order`
+    /// whose verdict is "different".
     ///
     /// The groups are what the uncontested "same" verdicts hold together, so a join is:
     /// - an uncontested verdict that is a bridge of them with two or more items on either
@@ -274,7 +277,7 @@ impl Ballot {
     /// class borders, a wrong "same" between shirts and dresses already told apart once drew
     /// two more flipped answers (the one time in a hundred of [`JOIN_LEAD`]) and merged 84
     /// shirts into the dresses; counting the verdict between them asks for a fourth.
-    fn unconfirmed_joins(&self, order: &[Ranked]) -> Vec<bool> {
+    fn unconfirmed_joins(&self, order: &[Ranked], different: &[(usize, usize)]) -> Vec<bool> {
         let is_join_candidate = |index: usize| self.pairs[index].gold.is_none();
         let (mut uncontested, mut contested) = (Vec::new(), Vec::new());
         for ranked in order.iter().filter(|ranked| ranked.2 == Verdict::Same) {
@@ -284,7 +287,6 @@ impl Ballot {
                 _ => contested.push(ranked.1),
             }
         }
-        let different = self.pairs_told_apart(order);
         let edges: Vec<(usize, usize)> = uncontested.iter().map(|&(_, edge)| edge).collect();
 
         let mut held = vec![false; self.pairs.len()];
@@ -296,7 +298,7 @@ impl Ballot {
             if joins_groups && is_join_candidate(index) {
                 let (same_voices, _) = self.voice_counts(&self.pairs[index]);
                 held[index] = same_voices < JOIN_LEAD
-                    || same_voices < JOIN_LEAD + sides.pairs_across(edge, (a, b), &different);
+                    || same_voices < JOIN_LEAD + sides.pairs_across(edge, (a, b), different);
             }
             if !held[index] {
                 groups.apply(a, b, Verdict::Same);
@@ -318,7 +320,8 @@ impl Ballot {
 
     /// Marks the "same" verdicts of `order` that join two groups unconfirmed when the
     /// verdicts are applied as the answers came: the pairs whose votes agree by more first,
-    /// then each tier in the order its pairs were first answered.
+    /// then each tier in the order its pairs were first answered. `different` holds the pairs
+    /// of `order` whose verdict is "different".
     ///
     /// [`Ballot::unconfirmed_joins`] judges a join by the structure of all the "same"
     /// verdicts, which misses joins that wrong answers back up. On Fashion-MNIST with 10% of
@@ -329,7 +332,11 @@ impl Ballot {
     /// so it backs up nothing here either. The weighted order of [`Ballot::count`] would not
     /// do: a slightly more reliable annotator's verdicts all go first, and a wrong join among
     /// them meets groups not yet built.
-    fn joins_held_in_answer_order(&self, order: &[Ranked]) -> Vec<bool> {
+    fn joins_held_in_answer_order(
+        &self,
+        order: &[Ranked],
+        different: &[(usize, usize)],
+    ) -> Vec<bool> {
         let mut answered: Vec<&Ranked> = order.iter().collect();
         answered.sort_by_key(|ranked| {
             let pair = &self.pairs[ranked.1];
@@ -340,12 +347,11 @@ impl Ballot {
                 pair.first_asked,
             )
         });
-        let different = self.pairs_told_apart(order);
         let mut graph = Graph::new(self.n);
         let mut held = vec![false; self.pairs.len()];
         for &&(_, index, verdict, _) in &answered {
             let pair = &self.pairs[index];
-            if verdict == Verdict::Same && self.joins_unconfirmed(&graph, index, &different) {
+            if verdict == Verdict::Same && self.joins_unconfirmed(&graph, index, different) {
                 held[index] = true;
             } else {
                 graph.apply(pair.a, pair.b, verdict);
