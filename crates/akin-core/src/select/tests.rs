@@ -210,10 +210,18 @@ fn a_first_batch_asks_items_against_its_probes_as_well_as_the_one_exemplar() {
 /// put the boundary between "same" and "different" far below every remaining item of its own
 /// class. Returns the graph and the pairs asked.
 fn three_answered_classes() -> (Graph, HashSet<(usize, usize)>) {
+    three_answered_classes_and(&[])
+}
+
+/// [`three_answered_classes`] with `more` answers.
+fn three_answered_classes_and(
+    more: &[(usize, usize, Verdict)],
+) -> (Graph, HashSet<(usize, usize)>) {
     let mut answers = vec![(0, 20, Different), (0, 40, Different), (20, 40, Different)];
     for exemplar in [0, 20, 40] {
         answers.extend((1..6).map(|i| (exemplar, exemplar + i, Same)));
     }
+    answers.extend(more);
     let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
     (Graph::from_answers(60, answers), asked)
 }
@@ -237,7 +245,7 @@ fn once_every_group_looks_like_a_known_class_discovery_leaves_its_share_to_explo
 }
 
 #[test]
-fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order() {
+fn once_answers_draw_a_boundary_a_class_asks_its_items_in_a_random_order() {
     let ((graph, asked), embeddings) = (three_answered_classes(), three_clusters());
     let budget = 40;
 
@@ -256,6 +264,57 @@ fn once_answers_draw_a_boundary_a_class_asks_its_likely_items_in_a_random_order(
         scores.windows(2).any(|w| w[0] < w[1]),
         "not most similar first: {scores:?}"
     );
+}
+
+#[test]
+fn an_item_a_class_refused_is_asked_against_its_next_class_before_that_class_draws_others() {
+    // Items 30 and 35 of cluster 1 were asked against class 0 and refused.
+    let (graph, asked) = three_answered_classes_and(&[(0, 30, Different), (0, 35, Different)]);
+    let embeddings = three_clusters();
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, 40, &asked),
+    );
+
+    let asked_against_class_1: Vec<usize> = pairs
+        .iter()
+        .map(|pair| split_pair(pair, &[0, 20, 40]))
+        .filter(|&(exemplar, _)| exemplar == 20)
+        .map(|(_, item)| item)
+        .collect();
+    assert!(asked_against_class_1.len() >= 5, "{pairs:?}");
+    let mut first_two = asked_against_class_1[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(first_two, [30, 35], "{asked_against_class_1:?}");
+}
+
+#[test]
+fn once_two_classes_are_known_items_are_asked_against_classes_not_probes() {
+    let (graph, embeddings, asked) = (three_known_classes(), three_clusters(), HashSet::new());
+    let budget = 40;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    let in_a_class = |item: usize| {
+        [0, 20, 40]
+            .iter()
+            .any(|&e| graph.relation(item, e) == Relation::Same)
+    };
+    let discovery = discovery_share(budget);
+    let probe = pairs[0].b;
+    assert!(!in_a_class(probe), "{pairs:?}");
+    let probed = pairs[..discovery].iter().filter(|p| p.b == probe).count();
+    assert!(
+        probed >= 2,
+        "a probe is asked against several classes: {pairs:?}"
+    );
+    for pair in &pairs[discovery..] {
+        assert!(in_a_class(pair.a) || in_a_class(pair.b), "{pair:?}");
+    }
 }
 
 #[test]
