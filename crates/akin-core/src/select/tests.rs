@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use super::*;
 use crate::Verdict::{self, Different, NotSure, Same};
 use proptest::prelude::{Just, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
@@ -315,6 +317,60 @@ fn once_two_classes_are_known_items_are_asked_against_classes_not_probes() {
     for pair in &pairs[discovery..] {
         assert!(in_a_class(pair.a) || in_a_class(pair.b), "{pair:?}");
     }
+}
+
+/// Three clusters of 50 items around orthogonal axes in 6 dimensions (as in
+/// [`three_clusters`]), with classes 0 and 50 of `members` items each, known to differ; the
+/// third cluster has no class.
+fn two_classes_of(members: usize) -> (Graph, Embeddings, HashSet<(usize, usize)>) {
+    let mut values = Vec::new();
+    for item in 0..150 {
+        for axis in 0..6 {
+            let noise = ((item * 7 + axis * 13) % 10) as f32 / 100.0;
+            values.push(if axis == item / 50 { 1.0 } else { noise });
+        }
+    }
+    let mut answers = vec![(0, 50, Different)];
+    for exemplar in [0, 50] {
+        answers.extend((1..members).map(|i| (exemplar, exemplar + i, Same)));
+    }
+    let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
+    let embeddings = Embeddings::new(6, values).expect("150 x 6");
+    (Graph::from_answers(150, answers), embeddings, asked)
+}
+
+/// Items asked in more than one pair of `pairs`: a batch asks an item against one class, and
+/// a probe against every class.
+fn probes_of(pairs: &[PairChoice]) -> usize {
+    let mut times: HashMap<usize, usize> = HashMap::new();
+    for pair in pairs {
+        for item in [pair.a, pair.b] {
+            if item != 0 && item != 50 {
+                *times.entry(item).or_default() += 1;
+            }
+        }
+    }
+    times.values().filter(|&&n| n > 1).count()
+}
+
+#[test]
+fn once_every_class_has_grown_discovery_spends_a_fifth_of_its_share() {
+    // 100 pairs for 2 classes: a class is young below 25 members.
+    let budget = 100;
+    let young = two_classes_of(24);
+    let grown = two_classes_of(25);
+
+    let [young_pairs, grown_pairs] = [young, grown].map(|(graph, embeddings, asked)| {
+        select(
+            Strategy::Exemplar,
+            &request(&graph, &embeddings, budget, &asked),
+        )
+    });
+
+    assert_eq!(young_pairs.len(), budget);
+    assert_eq!(grown_pairs.len(), budget);
+    assert!(probes_of(&young_pairs) >= 3, "{young_pairs:?}");
+    assert_eq!(probes_of(&grown_pairs), 1, "{grown_pairs:?}");
 }
 
 #[test]
