@@ -12,16 +12,17 @@
 //! A batch lists its discovery pairs first, then its exploitation pairs:
 //! 1. Discovery, at most [`discovery_share`] of the budget, and a fifth of that once every
 //!    class has [grown](discovery_budget): the items are grouped by spherical k-means, and
-//!    a group's unlabelled item nearest its centre is a candidate probe. Probes are taken first from groups whose members two classes or more refused
-//!    and no class holds, then from the groups least similar to every prototype and to the
-//!    probes taken before (farthest-point over group centres). Each probe is asked against
-//!    every exemplar and earlier probe, likeliest match first; one found different from all
-//!    of them becomes a new class. A dense group's central item is a typical member of a
-//!    class; the single item farthest from everything, which earlier versions probed, was
-//!    mostly an odd member of a known class. Once the answers draw a boundary between
-//!    "same" and "different", a centre that lies above it for some class, in a group the
-//!    classes refused no more of than they hold, is left to exploitation, and so is the
-//!    share when every centre is.
+//!    a group's unlabelled item nearest its centre is a candidate probe. Probes are taken
+//!    first from groups whose members two classes or more refused and no class holds, then
+//!    from the groups least similar to every prototype and to the probes taken before
+//!    (farthest-point over group centres). Each probe is asked against every exemplar and
+//!    earlier probe, likeliest match first; one found different from all of them becomes a
+//!    new class. A dense group's central item is a typical member of a class; the single
+//!    item farthest from everything, which earlier versions probed, was mostly an odd
+//!    member of a known class. Once the answers draw a boundary between "same" and
+//!    "different", a centre that lies above it for some class, in a group the classes
+//!    refused no more of than they hold, is left to exploitation, and so is the share when
+//!    every centre is.
 //! 2. Exploitation, the rest: every other unlabelled item goes to the class whose prototype
 //!    it is most similar to among those it may still be asked against (on a fresh project,
 //!    this batch's probes count as classes). Classes then take turns, so that every class
@@ -62,7 +63,7 @@ const SETTLED_DISCOVERY: usize = 5;
 
 /// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
 /// least 3 as long as that leaves exploitation half of the budget. Batches spend less than
-/// that once every class has [settled](discovery_budget) or probes look like known classes.
+/// that once every class has [grown](discovery_budget) or probes look like known classes.
 pub fn discovery_share(budget: usize) -> usize {
     (budget / 10).max(settled_floor(budget))
 }
@@ -78,8 +79,8 @@ fn is_young(members: usize, budget: usize, classes: usize) -> bool {
 }
 
 /// The pairs this batch spends on discovery: the whole [`discovery_share`] while some class
-/// is young, a fifth of it (never under the floor of 3) once every class has grown past
-/// half of one batch's turn.
+/// is [young](is_young), and once none is, a fifth of it, but never under the share's floor
+/// of 3 pairs.
 ///
 /// A young class is one discovery found lately, or one still hard to grow, and where
 /// discovery found one class it may find more. Once discovery goes on finding none, its
