@@ -58,17 +58,17 @@ const MAX_GROUPS: usize = 64;
 /// centre is an outlier, not a class.
 const SPARSE_GROUP: f32 = 0.25;
 
-/// Once no class is [young](is_young), discovery spends this part of its share.
+/// Once no class is [young](is_young), discovery spends its share divided by this.
 const SETTLED_DISCOVERY: usize = 5;
 
 /// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
 /// least 3 as long as that leaves exploitation half of the budget. Batches spend less than
 /// that once every class has [grown](discovery_budget) or probes look like known classes.
 pub fn discovery_share(budget: usize) -> usize {
-    (budget / 10).max(settled_floor(budget))
+    (budget / 10).max(discovery_floor(budget))
 }
 
-fn settled_floor(budget: usize) -> usize {
+fn discovery_floor(budget: usize) -> usize {
     MIN_DISCOVERY.min(budget / 2)
 }
 
@@ -102,7 +102,7 @@ fn discovery_budget(scene: &Scene, budget: usize) -> usize {
     if some_class_is_young {
         share
     } else {
-        (share / SETTLED_DISCOVERY).max(settled_floor(budget))
+        (share / SETTLED_DISCOVERY).max(discovery_floor(budget))
     }
 }
 

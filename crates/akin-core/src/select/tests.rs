@@ -10,15 +10,20 @@ const CLUSTER_SIZE: usize = 20;
 /// Three tight clusters around orthogonal axes in 6 dimensions: items `0..20` around axis 0,
 /// `20..40` around axis 1, `40..60` around axis 2. Small deterministic noise on the other axes.
 fn three_clusters() -> Embeddings {
+    three_clusters_of(CLUSTER_SIZE)
+}
+
+/// [`three_clusters`] with `size` items in each cluster.
+fn three_clusters_of(size: usize) -> Embeddings {
     let mut values = Vec::new();
-    for item in 0..3 * CLUSTER_SIZE {
-        let cluster = item / CLUSTER_SIZE;
+    for item in 0..3 * size {
+        let cluster = item / size;
         for axis in 0..6 {
             let noise = ((item * 7 + axis * 13) % 10) as f32 / 100.0;
             values.push(if axis == cluster { 1.0 } else { noise });
         }
     }
-    Embeddings::new(6, values).expect("60 x 6")
+    Embeddings::new(6, values).expect("3 clusters x 6")
 }
 
 fn cluster_of(item: usize) -> usize {
@@ -319,24 +324,19 @@ fn once_two_classes_are_known_items_are_asked_against_classes_not_probes() {
     }
 }
 
-/// Three clusters of 50 items around orthogonal axes in 6 dimensions (as in
-/// [`three_clusters`]), with classes 0 and 50 of `members` items each, known to differ; the
-/// third cluster has no class.
+/// [`three_clusters_of`] 50 items, with classes 0 and 50 of `members` items each, known to
+/// differ; the third cluster has no class.
 fn two_classes_of(members: usize) -> (Graph, Embeddings, HashSet<(usize, usize)>) {
-    let mut values = Vec::new();
-    for item in 0..150 {
-        for axis in 0..6 {
-            let noise = ((item * 7 + axis * 13) % 10) as f32 / 100.0;
-            values.push(if axis == item / 50 { 1.0 } else { noise });
-        }
-    }
     let mut answers = vec![(0, 50, Different)];
     for exemplar in [0, 50] {
         answers.extend((1..members).map(|i| (exemplar, exemplar + i, Same)));
     }
     let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
-    let embeddings = Embeddings::new(6, values).expect("150 x 6");
-    (Graph::from_answers(150, answers), embeddings, asked)
+    (
+        Graph::from_answers(150, answers),
+        three_clusters_of(50),
+        asked,
+    )
 }
 
 /// Items asked in more than one pair of `pairs`: a batch asks an item against one class, and
