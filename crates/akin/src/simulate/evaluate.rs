@@ -9,8 +9,8 @@ use serde::Serialize;
 /// kNN neighbours for the accuracy measures (cosine similarity).
 pub const KNN_K: usize = 20;
 
-/// Seed of the random bank that [`Quality::knn_accuracy_random_bank`] draws.
-const RANDOM_BANK_SEED: u64 = 0x0062_616e_6b;
+/// Seed of the random bank that [`Quality::knn_accuracy_random_bank`] draws ("bank" in ASCII).
+const RANDOM_BANK_SEED: u64 = 0x6261_6e6b;
 
 /// The embeddings and labels one round is measured on.
 pub struct Measured<'a> {
