@@ -215,6 +215,11 @@ async fn a_project_goes_from_import_through_two_rounds_to_export() {
 
     let opened = wait_until_open(&server, round_one).await;
     assert_eq!(opened["metrics"]["answers_used"], 2 + more as i64);
+    assert_eq!(
+        opened["metrics"]["warm_started"], false,
+        "no model to start from"
+    );
+    assert_eq!(opened["metrics"]["train_steps"], 20, "AKIN_WARMUP_STEPS");
     assert!(
         opened["metrics"]["queries_written"]
             .as_i64()
@@ -228,7 +233,9 @@ async fn a_project_goes_from_import_through_two_rounds_to_export() {
 
     answer_pairs(&server, 10, "round1").await;
     let round_two = start_round(&server).await;
-    wait_until_open(&server, round_two).await;
+    let opened = wait_until_open(&server, round_two).await;
+    assert_eq!(opened["metrics"]["warm_started"], true, "{opened}");
+    assert_eq!(opened["metrics"]["train_steps"], 15, "AKIN_TRAIN_STEPS");
 
     let export_dir = tempfile::tempdir().expect("temp dir");
     let npy_path = export_dir.path().join("http.npy");

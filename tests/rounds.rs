@@ -101,7 +101,7 @@ async fn a_separate_worker_trains_the_round_a_web_only_server_queued() {
 /// Starts a long round, answers while it trains, kills the server, and returns the round id
 /// and the number of answers given.
 async fn kill_mid_round(sandbox: &mut Sandbox) -> (i64, i64) {
-    sandbox.set_env("AKIN_TRAIN_STEPS", "100000");
+    sandbox.set_env("AKIN_WARMUP_STEPS", "100000");
     sandbox.set_env("AKIN_ROUND_STALE_SECONDS", "2");
     let server = sandbox.serve().await;
     let before = answer_some(&server, "ann", 6).await as i64;
@@ -124,7 +124,7 @@ async fn kill_mid_round(sandbox: &mut Sandbox) -> (i64, i64) {
         training["metrics"]["answers_used"], before,
         "answers given during training count for the next round"
     );
-    sandbox.set_env("AKIN_TRAIN_STEPS", "15");
+    sandbox.set_env("AKIN_WARMUP_STEPS", "20");
     (round_id, before + during)
 }
 

@@ -73,6 +73,8 @@ function akinEnv() {
     AKIN_ADMIN_TOKEN: adminToken,
     AKIN_DEVICE: 'cpu',
     AKIN_TRAINER_THREADS: '1',
+    AKIN_WARMUP_STEPS: '20',
+    AKIN_TRAIN_STEPS: '15',
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
 }

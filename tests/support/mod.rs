@@ -47,6 +47,7 @@ impl Sandbox {
             .env("AKIN_DATA_DIR", self.data_dir.path())
             .env("AKIN_BIND", "127.0.0.1:0")
             .env("AKIN_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("AKIN_WARMUP_STEPS", "20")
             .env("AKIN_TRAIN_STEPS", "15")
             .env("AKIN_QUERIES_PER_ROUND", "40")
             .env("AKIN_TRAINER_THREADS", "2")

@@ -23,8 +23,8 @@ mod session;
 mod worker;
 
 pub use config::{
-    DeviceChoice, ParseDeviceChoiceError, Progress, TrainConfig, TrainerSettings, device_label,
-    pick_device,
+    DeviceChoice, ParseDeviceChoiceError, Progress, ROUND_STEPS, TrainConfig, TrainerSettings,
+    WARMUP_STEPS, device_label, pick_device,
 };
 pub use error::TrainError;
 pub use images::ImageSet;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use akin_trainer::DeviceChoice;
+use akin_trainer::{DeviceChoice, ROUND_STEPS, WARMUP_STEPS};
 
 /// Every setting of `akin serve`, with the defaults the README lists.
 #[derive(Clone)]
@@ -22,7 +22,10 @@ pub struct Settings {
     pub device: DeviceChoice,
     /// `AKIN_TRAINER_THREADS`: libtorch's thread cap.
     pub trainer_threads: usize,
-    /// `AKIN_TRAIN_STEPS`: optimiser steps per round.
+    /// `AKIN_WARMUP_STEPS`: optimiser steps of a round that trains from scratch (a
+    /// project's first, or one whose previous model this worker lacks).
+    pub warmup_steps: usize,
+    /// `AKIN_TRAIN_STEPS`: optimiser steps of a round warm-started from the previous one.
     pub train_steps: usize,
     /// `AKIN_QUERIES_PER_ROUND`: pairs a round writes.
     pub queries_per_round: usize,
@@ -79,7 +82,14 @@ impl Settings {
             admin_token: lookup("AKIN_ADMIN_TOKEN").filter(|t| !t.is_empty()),
             device: parse("AKIN_DEVICE", read("AKIN_DEVICE", "auto"))?,
             trainer_threads: parse("AKIN_TRAINER_THREADS", read("AKIN_TRAINER_THREADS", "2"))?,
-            train_steps: parse("AKIN_TRAIN_STEPS", read("AKIN_TRAIN_STEPS", "200"))?,
+            warmup_steps: steps(
+                "AKIN_WARMUP_STEPS",
+                read("AKIN_WARMUP_STEPS", &WARMUP_STEPS.to_string()),
+            )?,
+            train_steps: steps(
+                "AKIN_TRAIN_STEPS",
+                read("AKIN_TRAIN_STEPS", &ROUND_STEPS.to_string()),
+            )?,
             queries_per_round: parse(
                 "AKIN_QUERIES_PER_ROUND",
                 read("AKIN_QUERIES_PER_ROUND", "200"),
@@ -131,6 +141,19 @@ fn parse_switch(key: &'static str, value: String) -> Result<bool, SettingsError>
             value,
             reason: "expected on or off".into(),
         }),
+    }
+}
+
+/// A count of optimiser steps, at least 1: a round that trained nothing would store an
+/// untrained model as if it had learned.
+fn steps(key: &'static str, value: String) -> Result<usize, SettingsError> {
+    match parse(key, value.clone())? {
+        0 => Err(SettingsError {
+            key,
+            value,
+            reason: "expected at least 1 step".into(),
+        }),
+        n => Ok(n),
     }
 }
 
@@ -195,6 +218,7 @@ impl fmt::Debug for Settings {
             )
             .field("device", &self.device)
             .field("trainer_threads", &self.trainer_threads)
+            .field("warmup_steps", &self.warmup_steps)
             .field("train_steps", &self.train_steps)
             .field("queries_per_round", &self.queries_per_round)
             .field("audit_share", &self.audit_share)
@@ -235,6 +259,8 @@ mod tests {
         assert_eq!(settings.data_dir, PathBuf::from("data"));
         assert!(settings.admin_token.is_none());
         assert_eq!(settings.trainer_threads, 2);
+        assert_eq!(settings.warmup_steps, 2000);
+        assert_eq!(settings.train_steps, 900);
         assert!(settings.worker);
         assert_eq!(settings.round_stale_seconds, 60.0);
         assert_eq!(settings.round_max_attempts, 2);
@@ -271,6 +297,21 @@ mod tests {
         assert!(zero_stale.is_err());
         assert!(no_attempts.is_err());
         assert!(bad_switch.is_err());
+    }
+
+    #[test]
+    fn a_round_trains_at_least_one_step() {
+        let steps = |key: &'static str, value: &'static str| {
+            Settings::from_lookup(|k| (k == key).then(|| value.into()))
+                .map(|s| (s.warmup_steps, s.train_steps))
+        };
+
+        assert_eq!(steps("AKIN_WARMUP_STEPS", "30").expect("set"), (30, 900));
+        assert_eq!(steps("AKIN_TRAIN_STEPS", "1").expect("set"), (2000, 1));
+        assert!(steps("AKIN_WARMUP_STEPS", "0").is_err());
+        assert!(steps("AKIN_TRAIN_STEPS", "0").is_err());
+        assert!(steps("AKIN_TRAIN_STEPS", "-5").is_err());
+        assert!(steps("AKIN_TRAIN_STEPS", "many").is_err());
     }
 
     #[test]

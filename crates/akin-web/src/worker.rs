@@ -42,6 +42,7 @@ pub struct RoundWorker {
     trainer: TrainerHandle,
     name: String,
     data_dir: PathBuf,
+    warmup_steps: usize,
     train_steps: usize,
     queries_per_round: usize,
     audit_share: f64,
@@ -62,6 +63,7 @@ impl RoundWorker {
             trainer,
             name: settings.worker_name.clone(),
             data_dir: settings.data_dir.clone(),
+            warmup_steps: settings.warmup_steps,
             train_steps: settings.train_steps,
             queries_per_round: settings.queries_per_round,
             audit_share: settings.audit_share,
@@ -224,6 +226,7 @@ impl RoundWorker {
 
         let negatives = snapshot.answers.negatives();
         let known_negatives = negatives.len();
+        let warm_started = warm_start.is_some();
         let training = Training {
             loss,
             warm_start,
@@ -248,6 +251,7 @@ impl RoundWorker {
             "loss": loss.as_str(),
             "final_loss": outcome.final_loss,
             "train_steps": outcome.steps,
+            "warm_started": warm_started,
             "device": outcome.device,
             "answers_used": snapshot.answers_used,
             "positive_groups": graph.positive_groups().len(),
@@ -318,6 +322,15 @@ impl RoundWorker {
         }
     }
 
+    /// The warm-up's steps for a model trained from scratch, a round's for one that starts
+    /// from the previous round's checkpoint.
+    fn steps_for(&self, warm_start: &Option<PathBuf>) -> usize {
+        match warm_start {
+            Some(_) => self.train_steps,
+            None => self.warmup_steps,
+        }
+    }
+
     /// Trains on the trainer thread while a task copies its progress into the round row.
     async fn train(
         &self,
@@ -332,7 +345,7 @@ impl RoundWorker {
             images: Arc::new(snapshot.image_set(project)?),
             positives: snapshot.answers.graph.positive_groups(),
             config: TrainConfig {
-                steps: self.train_steps,
+                steps: self.steps_for(&training.warm_start),
                 loss: training.loss,
                 ..TrainConfig::default()
             },

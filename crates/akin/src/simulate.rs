@@ -66,20 +66,13 @@ pub struct SimulateArgs {
     /// Also measures kNN on raw pixels with the same bank, once, for the report.
     #[arg(long)]
     pixel_baseline: bool,
-    /// Training steps before the first round (augmentations only). 2000: on the
-    /// 10,000-image pool kNN still rises from 1000 steps (0.819) to 2000 (0.823, SimCLR),
-    /// and a warm-up is paid once.
-    #[arg(long, default_value_t = 2000)]
+    /// Training steps before the first round (augmentations only); the service's warm-up
+    /// ([`akin_trainer::WARMUP_STEPS`] says why 2000).
+    #[arg(long, default_value_t = akin_trainer::WARMUP_STEPS)]
     warmup_steps: usize,
-    /// Training steps after each round's answers. 900: with 50, the answers of a round
-    /// barely move the embedding (kNN 0.829 after 4,000 answers against 0.838 with 150);
-    /// against 300, 600 raised kNN after 2,000 answers from 0.837 to 0.842 and the
-    /// recovered-bank kNN from 0.729 to 0.740; against 600, 900 picked better pairs: after
-    /// 4,000 answers 1.44 answers per label instead of 1.49 and 27.8% of labels recovered
-    /// instead of 26.8% (recovered-bank kNN 0.782 against 0.778). The better embedding picks
-    /// better pairs; the target run stays within 30 minutes on 2 cores. 1100 went too far:
-    /// recovered-bank kNN 0.814 against 0.820 after 4,000 answers, and 32 minutes.
-    #[arg(long, default_value_t = 900)]
+    /// Training steps after each round's answers; the service's steps a round
+    /// ([`akin_trainer::ROUND_STEPS`] says why 900).
+    #[arg(long, default_value_t = akin_trainer::ROUND_STEPS)]
     steps_per_round: usize,
     /// Adam's learning rate (the trainer's default when absent).
     #[arg(long)]
