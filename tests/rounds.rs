@@ -2,7 +2,7 @@
 //! queues; a server killed mid-round loses no answer and its round is resumed, or failed with
 //! a reason and retried; one-sided answers train and say what they lack; a project advances
 //! on its own exactly once; a project's strategy mix and the audit share shape its next
-//! round; a project's loss and its "different" answers train the round, which stores its
+//! round, and the audits' answers the round after; a project's loss and its "different" answers train the round, which stores its
 //! evaluation.
 
 mod support;
@@ -362,6 +362,64 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     assert_eq!(audits, 4, "a tenth of 40 pairs: {strategies:?}");
     assert_eq!(monitored, strategies.len() - audits, "{strategies:?}");
     assert!(monitored > 0);
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+/// Runs a round of [`PROJECT`] to its opening and returns it with the strategies of the
+/// pairs it wrote.
+async fn run_round(server: &Server, sandbox: &Sandbox) -> (Value, Vec<String>) {
+    let round_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    let round = server.wait_until_open(PROJECT, round_id).await;
+    let mut db = sandbox.connect().await;
+    let strategies: Vec<String> =
+        sqlx::query_scalar("SELECT strategy FROM queries WHERE round_id = $1 ORDER BY id")
+            .bind(round_id)
+            .fetch_all(&mut db)
+            .await
+            .expect("strategies");
+    (round, strategies)
+}
+
+fn audits_in(strategies: &[String]) -> usize {
+    strategies.iter().filter(|s| *s == "audit").count()
+}
+
+#[tokio::test]
+async fn audits_shrink_while_they_agree_and_grow_once_many_are_overturned() {
+    let mut sandbox = Sandbox::new("rounds_audits");
+    import(&sandbox, PROJECT, 30);
+    sandbox.set_env("AKIN_AUDIT_SHARE", "0.25");
+    let server = sandbox.serve().await;
+
+    server.answer_all(PROJECT, "ann", "different").await;
+    let (first, first_strategies) = run_round(&server, &sandbox).await;
+    // An audit never goes to an annotator who answered its pair, so bob answers them.
+    server.answer_all(PROJECT, "bob", "different").await;
+    let (second, second_strategies) = run_round(&server, &sandbox).await;
+    server.answer_all(PROJECT, "carol", "same").await;
+    let (third, _) = run_round(&server, &sandbox).await;
+
+    let metrics = |round: &Value| round["metrics"].clone();
+    assert_eq!(metrics(&first)["audit_pairs"], 10, "a quarter of 40 pairs");
+    assert_eq!(audits_in(&first_strategies), 10, "{first_strategies:?}");
+    assert_eq!(
+        metrics(&second)["previous_audits"],
+        json!({ "answered": 10, "overturned": 0 })
+    );
+    assert_eq!(metrics(&second)["audit_pairs"], 5, "halved: all agreed");
+    assert_eq!(audits_in(&second_strategies), 5, "{second_strategies:?}");
+    assert_eq!(
+        metrics(&third)["previous_audits"],
+        json!({ "answered": 5, "overturned": 5 })
+    );
+    assert_eq!(
+        metrics(&third)["audit_pairs"],
+        10,
+        "doubled: more than a quarter disagreed"
+    );
     server.stop().await;
     sandbox.drop_database().await;
 }

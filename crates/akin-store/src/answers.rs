@@ -179,6 +179,23 @@ pub async fn entries(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<Log
         .collect()
 }
 
+/// The ids of the answers given to the queries that round `round_id` asked with `strategy`.
+pub async fn to_round_strategy(
+    db: impl PgExecutor<'_>,
+    round_id: i64,
+    strategy: &str,
+) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar!(
+        r#"SELECT a.id FROM answers a JOIN queries q ON q.id = a.query_id
+           WHERE q.round_id = $1 AND q.strategy = $2 ORDER BY a.id"#,
+        round_id,
+        strategy
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ids)
+}
+
 /// The project's answer log in order, as `(item_a, item_b, verdict)`: [`entries`] without
 /// the annotators and times.
 pub async fn log(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<(i64, i64, Verdict)>> {

@@ -135,7 +135,7 @@ pub async fn open_first_round(
         // this import has just added.
         let budget = Budget {
             pairs: budget,
-            audit_share: 0.0,
+            audits: 0,
             known_share: 0.0,
         };
         let choices = selection::choose(db, project, claim.round_id, ids, raw, budget).await?;

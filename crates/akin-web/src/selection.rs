@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use akin_core::consensus::AuditBudget;
 use akin_core::select::{SelectionRequest, select_mix};
 use akin_core::{Embeddings, StrategyMix, Verdict};
 use akin_store::answers::LoggedAnswer;
@@ -74,22 +75,18 @@ fn pixels_per_item(project: &Project) -> usize {
 /// annotator is judged against answers that are known. Only admins see it.
 pub(crate) const KNOWN_STRATEGY: &str = "known";
 
-/// How many pairs a round writes, and the shares of them spent auditing settled pairs and
+/// How many pairs a round writes, how many of them audit settled pairs, and the share spent
 /// planting known pairs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget {
     pub pairs: usize,
-    /// In `0..=0.5`; see [`crate::Settings::audit_share`].
-    pub audit_share: f64,
+    /// From [`audit_budget`].
+    pub audits: usize,
     /// In `0..=0.5`; see [`crate::Settings::known_pair_share`].
     pub known_share: f64,
 }
 
 impl Budget {
-    fn audits(&self) -> usize {
-        (self.pairs as f64 * self.audit_share).round() as usize
-    }
-
     fn plants(&self) -> usize {
         (self.pairs as f64 * self.known_share).round() as usize
     }
@@ -158,7 +155,7 @@ fn second_opinions(
         .map(|(a, b)| query(a, b, REASK_STRATEGY, 1.0))
         .collect();
 
-    let audits = budget.audits().min(budget.pairs - chosen.len());
+    let audits = budget.audits.min(budget.pairs - chosen.len());
     if audits > 0 {
         let drawn = view.pairs_to_audit(audits + pending.len(), seed, embeddings);
         chosen.extend(
@@ -170,6 +167,81 @@ fn second_opinions(
         );
     }
     chosen
+}
+
+/// What the answered audits of a round found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct AuditOutcome {
+    /// Audits answered "same" or "different" whose pair had a verdict to check.
+    pub answered: usize,
+    /// Those answered against it.
+    pub overturned: usize,
+}
+
+/// How many settled pairs round `round_id` of `project_id` audits, by [`AuditBudget`], with
+/// what the previous round's audits found. `full` is the configured share of a round. A round
+/// with no earlier round that audited gets the full share; otherwise the budget carries on
+/// from the `audit_pairs` the previous round stored in its metrics, by what its answered
+/// audits found so far (answers still to come count for no round: they would come too late
+/// to weigh).
+pub(crate) async fn audit_budget(
+    db: &PgPool,
+    project_id: i64,
+    round_id: i64,
+    full: usize,
+) -> Result<(AuditBudget, AuditOutcome), RoundError> {
+    let previous = rounds::list(db, project_id)
+        .await?
+        .into_iter()
+        .filter(|round| round.id < round_id)
+        .max_by_key(|round| round.id);
+    let planned = previous.as_ref().and_then(|round| {
+        let pairs = round.metrics.get("audit_pairs")?.as_u64()?;
+        Some((round.id, usize::try_from(pairs).ok()?))
+    });
+    let Some((previous_id, pairs)) = planned else {
+        return Ok((AuditBudget::new(full), AuditOutcome::default()));
+    };
+    let mut budget = AuditBudget::resume(full, pairs);
+    let audit_answers = answers::to_round_strategy(db, previous_id, AUDIT_STRATEGY).await?;
+    if audit_answers.is_empty() {
+        return Ok((budget, AuditOutcome::default()));
+    }
+    let log = answers::entries(db, project_id).await?;
+    let outcome = audit_outcome(&log, &audit_answers);
+    budget.after_round(outcome.answered, outcome.overturned);
+    Ok((budget, outcome))
+}
+
+/// What the audit answers `audit_answers` (ids in `log`, which is in id order) found. The
+/// verdict an audit checked is the majority of the "same" and "different" answers its pair
+/// had before it: what the pair was settled as when the audit was chosen, but for the
+/// weighing by reliability. An audit answered "not sure", or of a pair without a majority,
+/// checks nothing.
+fn audit_outcome(log: &[LoggedAnswer], audit_answers: &[i64]) -> AuditOutcome {
+    let audits: HashSet<i64> = audit_answers.iter().copied().collect();
+    let mut tallies: HashMap<(i64, i64), (usize, usize)> = HashMap::new();
+    let mut outcome = AuditOutcome::default();
+    for answer in log {
+        let tally = tallies.entry((answer.item_a, answer.item_b)).or_default();
+        if audits.contains(&answer.id) {
+            let majority = match tally.0.cmp(&tally.1) {
+                std::cmp::Ordering::Greater => Some(Verdict::Same),
+                std::cmp::Ordering::Less => Some(Verdict::Different),
+                std::cmp::Ordering::Equal => None,
+            };
+            if let Some(majority) = majority.filter(|_| answer.verdict != Verdict::NotSure) {
+                outcome.answered += 1;
+                outcome.overturned += usize::from(answer.verdict != majority);
+            }
+        }
+        match answer.verdict {
+            Verdict::Same => tally.0 += 1,
+            Verdict::Different => tally.1 += 1,
+            Verdict::NotSure => {}
+        }
+    }
+    outcome
 }
 
 /// Up to `count` known pairs to plant among the round's pairs, those answered least first.
@@ -272,14 +344,47 @@ mod tests {
     use super::*;
 
     fn answer(pair: (i64, i64)) -> LoggedAnswer {
+        answer_with(0, pair, Verdict::Same)
+    }
+
+    fn answer_with(id: i64, pair: (i64, i64), verdict: Verdict) -> LoggedAnswer {
         LoggedAnswer {
-            id: 0,
+            id,
             item_a: pair.0,
             item_b: pair.1,
-            verdict: Verdict::Same,
+            verdict,
             annotator: "ann".to_owned(),
             created_at: DateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn an_audit_is_overturned_when_it_goes_against_the_majority_before_it() {
+        use Verdict::{Different, NotSure, Same};
+        let log = [
+            answer_with(1, (1, 2), Same),
+            answer_with(2, (1, 3), Different),
+            answer_with(3, (1, 4), Same),
+            answer_with(4, (1, 4), Different),
+            answer_with(5, (1, 2), Same),
+            answer_with(6, (1, 3), Same),
+            answer_with(7, (1, 4), Same),
+            answer_with(8, (1, 2), NotSure),
+            answer_with(9, (1, 2), Different),
+            answer_with(10, (2, 3), Same),
+        ];
+
+        // 5 agrees with 1; 6 goes against 2; 7 checks a tie; 8 says nothing; 9 goes
+        // against 1 and 5; 10 has nothing before it; 3 is not an audit.
+        let outcome = audit_outcome(&log, &[5, 6, 7, 8, 9, 10]);
+
+        assert_eq!(
+            outcome,
+            AuditOutcome {
+                answered: 3,
+                overturned: 2
+            }
+        );
     }
 
     #[test]

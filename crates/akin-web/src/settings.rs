@@ -30,7 +30,8 @@ pub struct Settings {
     /// `AKIN_QUERIES_PER_ROUND`: pairs a round writes.
     pub queries_per_round: usize,
     /// `AKIN_AUDIT_SHARE`: the share (0 to 0.5) of each round's pairs spent asking settled
-    /// pairs again, so that wrong answers surface.
+    /// pairs again, so that wrong answers surface, while audits find something; see
+    /// [`AuditBudget`](akin_core::consensus::AuditBudget) for how it shrinks and grows.
     pub audit_share: f64,
     /// `AKIN_KNOWN_PAIR_SHARE`: the share (0 to 0.5) of each round's pairs spent asking known
     /// pairs, planted among the others, so that each annotator is judged against answers

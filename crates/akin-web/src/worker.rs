@@ -264,9 +264,15 @@ impl RoundWorker {
             "evaluated_items": evaluation.evaluated_items,
         });
         let ids = snapshot.table.ids.clone();
+        let full_audits = (self.queries_per_round as f64 * self.audit_share).round() as usize;
+        let (audits, previous_audits) =
+            selection::audit_budget(&self.db, claim.project_id, claim.round_id, full_audits)
+                .await?;
+        metrics["audit_pairs"] = json!(audits.pairs);
+        metrics["previous_audits"] = json!(previous_audits);
         let budget = Budget {
             pairs: self.queries_per_round,
-            audit_share: self.audit_share,
+            audits: audits.pairs,
             known_share: self.known_share,
         };
         let choices = selection::choose(

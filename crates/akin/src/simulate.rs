@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use akin_core::consensus::{self, ConsensusSettings, Settlement, Vote};
+use akin_core::consensus::{self, AuditBudget, ConsensusSettings, Settlement, Vote};
 use akin_core::select::{self, SelectionRequest};
 use akin_core::{Embeddings, Graph, Strategy, Verdict, metrics};
 use akin_trainer::{DeviceChoice, EncoderChoice, ImageSet, LossKind, Session, TrainConfig};
@@ -315,35 +315,6 @@ impl Answers {
     }
 }
 
-/// How many settled pairs a round audits: `--audit-share` of the round while audits find
-/// something, halved after each round whose audits all agreed, down to a fifth of it. Audits
-/// of honest answers only cost answers; once one disagrees, the full share returns. When
-/// more than a quarter of a round's audits disagree, the settled verdicts hold that many
-/// more mistakes still, so the next round audits twice as many, up to four times the share.
-struct AuditBudget {
-    full: usize,
-    pairs: usize,
-}
-
-impl AuditBudget {
-    fn new(args: &SimulateArgs) -> AuditBudget {
-        let full = (args.queries_per_round as f64 * args.audit_share).round() as usize;
-        AuditBudget { full, pairs: full }
-    }
-
-    fn after_round(&mut self, audited: usize, overturned: usize) {
-        self.pairs = if overturned * 4 > audited {
-            (2 * self.pairs).clamp(self.full, 4 * self.full)
-        } else if overturned > 0 {
-            self.pairs.max(self.full)
-        } else if audited > 0 {
-            (self.pairs / 2).max(self.full.div_ceil(5))
-        } else {
-            self.pairs
-        };
-    }
-}
-
 /// Pairs answered before that get another answer this round.
 struct Opinions {
     reasks: Vec<(usize, usize)>,
@@ -373,7 +344,8 @@ fn run_strategy(
         &mut |_| {},
     )?;
     timings.training += clock.elapsed();
-    let mut audit_budget = AuditBudget::new(args);
+    let mut audit_budget =
+        AuditBudget::new((args.queries_per_round as f64 * args.audit_share).round() as usize);
     for round in 0..=args.rounds {
         if round > 0 {
             let clock = Instant::now();
@@ -656,36 +628,6 @@ mod tests {
             answers.graph().relation(0, 1),
             akin_core::Relation::Different
         );
-    }
-
-    #[test]
-    fn audits_grow_while_many_disagree_and_stop_at_four_times_the_share() {
-        let mut budget = AuditBudget {
-            full: 25,
-            pairs: 25,
-        };
-        let mut seen = Vec::new();
-        for overturned in [10, 20, 40, 10, 0] {
-            budget.after_round(budget.pairs, overturned);
-            seen.push(budget.pairs);
-        }
-
-        assert_eq!(seen, [50, 100, 100, 100, 50]);
-    }
-
-    #[test]
-    fn audits_shrink_while_they_find_nothing_and_come_back_when_one_disagrees() {
-        let mut budget = AuditBudget {
-            full: 25,
-            pairs: 25,
-        };
-        let mut seen = Vec::new();
-        for overturned in [0, 0, 0, 0, 1, 0] {
-            budget.after_round(budget.pairs, overturned);
-            seen.push(budget.pairs);
-        }
-
-        assert_eq!(seen, [12, 6, 5, 5, 25, 12]);
     }
 
     #[test]

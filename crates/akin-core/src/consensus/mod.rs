@@ -207,6 +207,53 @@ pub fn negatives(settled: &[SettledPair]) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// How many settled pairs a round audits: `full` (its share of the round) while audits find
+/// something, halved after each round whose audits all agreed, down to a fifth of it. Audits
+/// of honest answers only cost answers; once one disagrees, the full share returns. When
+/// more than a quarter of a round's audits disagree, the settled verdicts hold that many
+/// more mistakes still, so the next round audits twice as many, up to four times the share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditBudget {
+    /// The audits of a round at the configured share.
+    pub full: usize,
+    /// The audits of the next round.
+    pub pairs: usize,
+}
+
+impl AuditBudget {
+    /// A first round's: the full share.
+    pub fn new(full: usize) -> AuditBudget {
+        AuditBudget { full, pairs: full }
+    }
+
+    /// Carries on from an earlier round that planned `pairs`, kept within the rule's bounds
+    /// for `full`, which may have changed since.
+    pub fn resume(full: usize, pairs: usize) -> AuditBudget {
+        AuditBudget {
+            full,
+            pairs: pairs.clamp(Self::floor(full), 4 * full),
+        }
+    }
+
+    /// The next round's budget, after a round in which `audited` audits were answered and
+    /// `overturned` of them went against the verdict they checked.
+    pub fn after_round(&mut self, audited: usize, overturned: usize) {
+        self.pairs = if overturned * 4 > audited {
+            (2 * self.pairs).clamp(self.full, 4 * self.full)
+        } else if overturned > 0 {
+            self.pairs.max(self.full)
+        } else if audited > 0 {
+            (self.pairs / 2).max(Self::floor(self.full))
+        } else {
+            self.pairs
+        };
+    }
+
+    fn floor(full: usize) -> usize {
+        full.div_ceil(5)
+    }
+}
+
 /// Up to `count` settled pairs to ask again, so that wrong answers surface: never gold
 /// pairs, the pairs resting on the fewest votes first.
 ///

@@ -628,3 +628,35 @@ proptest! {
         prop_assert_eq!(&settlement.conflicts, &settlement.graph.conflicts().to_vec());
     }
 }
+
+#[test]
+fn audits_grow_while_many_disagree_and_stop_at_four_times_the_share() {
+    let mut budget = AuditBudget::new(25);
+    let mut seen = Vec::new();
+    for overturned in [10, 20, 40, 10, 0] {
+        budget.after_round(budget.pairs, overturned);
+        seen.push(budget.pairs);
+    }
+
+    assert_eq!(seen, [50, 100, 100, 100, 50]);
+}
+
+#[test]
+fn audits_shrink_while_they_find_nothing_and_come_back_when_one_disagrees() {
+    let mut budget = AuditBudget::new(25);
+    let mut seen = Vec::new();
+    for overturned in [0, 0, 0, 0, 1, 0] {
+        budget.after_round(budget.pairs, overturned);
+        seen.push(budget.pairs);
+    }
+
+    assert_eq!(seen, [12, 6, 5, 5, 25, 12]);
+}
+
+#[test]
+fn a_resumed_audit_budget_stays_within_the_bounds_of_the_share() {
+    assert_eq!(AuditBudget::resume(25, 12).pairs, 12);
+    assert_eq!(AuditBudget::resume(25, 0).pairs, 5);
+    assert_eq!(AuditBudget::resume(25, 400).pairs, 100);
+    assert_eq!(AuditBudget::resume(0, 7).pairs, 0);
+}
