@@ -179,11 +179,10 @@ pub(crate) struct AuditOutcome {
 }
 
 /// How many settled pairs round `round_id` of `project_id` audits, by [`AuditBudget`], with
-/// what the previous round's audits found. `full` is the configured share of a round. A round
-/// with no earlier round that audited gets the full share; otherwise the budget carries on
-/// from the `audit_pairs` the previous round stored in its metrics, by what its answered
-/// audits found so far (answers still to come count for no round: they would come too late
-/// to weigh).
+/// what the previous round's audits found. `full` is the configured share of a round. The
+/// budget carries on from the `audit_pairs` the previous round stored in its metrics, by
+/// what its audits answered so far found (answers still to come count for no round); a round
+/// whose previous round stored none (the import's round 0) gets the full share.
 pub(crate) async fn audit_budget(
     db: &PgPool,
     project_id: i64,

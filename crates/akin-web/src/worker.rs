@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use akin_core::consensus::AuditBudget;
 use akin_store::claims::{self, Claim};
 use akin_store::models;
 use akin_store::projects::{self, Project};
@@ -264,7 +265,7 @@ impl RoundWorker {
             "evaluated_items": evaluation.evaluated_items,
         });
         let ids = snapshot.table.ids.clone();
-        let full_audits = (self.queries_per_round as f64 * self.audit_share).round() as usize;
+        let full_audits = AuditBudget::full_share(self.queries_per_round, self.audit_share);
         let (audits, previous_audits) =
             selection::audit_budget(&self.db, claim.project_id, claim.round_id, full_audits)
                 .await?;

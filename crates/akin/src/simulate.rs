@@ -344,8 +344,10 @@ fn run_strategy(
         &mut |_| {},
     )?;
     timings.training += clock.elapsed();
-    let mut audit_budget =
-        AuditBudget::new((args.queries_per_round as f64 * args.audit_share).round() as usize);
+    let mut audit_budget = AuditBudget::new(AuditBudget::full_share(
+        args.queries_per_round,
+        args.audit_share,
+    ));
     for round in 0..=args.rounds {
         if round > 0 {
             let clock = Instant::now();

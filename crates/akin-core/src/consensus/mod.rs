@@ -226,6 +226,11 @@ impl AuditBudget {
         AuditBudget { full, pairs: full }
     }
 
+    /// The full share: `share` of a round of `pairs`, rounded.
+    pub fn full_share(pairs: usize, share: f64) -> usize {
+        (pairs as f64 * share).round() as usize
+    }
+
     /// Carries on from an earlier round that planned `pairs`, kept within the rule's bounds
     /// for `full`, which may have changed since.
     pub fn resume(full: usize, pairs: usize) -> AuditBudget {
