@@ -123,7 +123,7 @@ main() {
   Admin token:   $AKIN_ADMIN_TOKEN
   Round status:  $round_url
 
-  Round 1 trains from scratch first (AKIN_WARMUP_STEPS, 5 to 7 minutes on 2 CPU
+  Round 1 trains from scratch first (AKIN_WARMUP_STEPS, about 3.5 minutes on 2 CPU
   cores); the pairs chosen on raw pixels can be answered meanwhile.
 
   The server runs until you press Ctrl-C.
