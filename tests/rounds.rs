@@ -307,6 +307,27 @@ async fn a_project_set_to_advance_starts_exactly_one_next_round() {
     sandbox.drop_database().await;
 }
 
+/// Runs a round of [`PROJECT`] to its opening and returns it with the strategies of the
+/// pairs it wrote.
+async fn run_round(server: &Server, sandbox: &Sandbox) -> (Value, Vec<String>) {
+    let round_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    let round = server.wait_until_open(PROJECT, round_id).await;
+    let mut db = sandbox.connect().await;
+    let strategies: Vec<String> =
+        sqlx::query_scalar("SELECT strategy FROM queries WHERE round_id = $1 ORDER BY id")
+            .bind(round_id)
+            .fetch_all(&mut db)
+            .await
+            .expect("strategies");
+    (round, strategies)
+}
+
+fn audits_in(strategies: &[String]) -> usize {
+    strategies.iter().filter(|s| *s == "audit").count()
+}
+
 #[tokio::test]
 async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     let mut sandbox = Sandbox::new("rounds_mix");
@@ -333,17 +354,7 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     let accepted_status = accepted.status();
     let accepted: Value = accepted.json().await.expect("json");
     let answered = server.answer_all(PROJECT, "ann", "different").await;
-    let round_id = server.start_round(PROJECT).await["id"]
-        .as_i64()
-        .expect("id");
-    server.wait_until_open(PROJECT, round_id).await;
-    let mut db = sandbox.connect().await;
-    let strategies: Vec<String> =
-        sqlx::query_scalar("SELECT strategy FROM queries WHERE round_id = $1 ORDER BY id")
-            .bind(round_id)
-            .fetch_all(&mut db)
-            .await
-            .expect("strategies");
+    let (_, strategies) = run_round(&server, &sandbox).await;
 
     assert!(
         refused
@@ -357,34 +368,13 @@ async fn a_monitor_only_mix_and_the_audit_share_make_up_the_next_round() {
     assert_eq!(accepted["strategy_mix"]["monitor"], 1.0);
     assert_eq!(accepted["strategy_mix"]["exemplar"], 0.0);
     assert!(answered >= 4, "round 0 asked {answered} pairs");
-    let audits = strategies.iter().filter(|s| *s == "audit").count();
+    let audits = audits_in(&strategies);
     let monitored = strategies.iter().filter(|s| *s == "monitor").count();
     assert_eq!(audits, 4, "a tenth of 40 pairs: {strategies:?}");
     assert_eq!(monitored, strategies.len() - audits, "{strategies:?}");
     assert!(monitored > 0);
     server.stop().await;
     sandbox.drop_database().await;
-}
-
-/// Runs a round of [`PROJECT`] to its opening and returns it with the strategies of the
-/// pairs it wrote.
-async fn run_round(server: &Server, sandbox: &Sandbox) -> (Value, Vec<String>) {
-    let round_id = server.start_round(PROJECT).await["id"]
-        .as_i64()
-        .expect("id");
-    let round = server.wait_until_open(PROJECT, round_id).await;
-    let mut db = sandbox.connect().await;
-    let strategies: Vec<String> =
-        sqlx::query_scalar("SELECT strategy FROM queries WHERE round_id = $1 ORDER BY id")
-            .bind(round_id)
-            .fetch_all(&mut db)
-            .await
-            .expect("strategies");
-    (round, strategies)
-}
-
-fn audits_in(strategies: &[String]) -> usize {
-    strategies.iter().filter(|s| *s == "audit").count()
 }
 
 #[tokio::test]
