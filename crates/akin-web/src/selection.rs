@@ -26,6 +26,8 @@ pub(crate) struct Snapshot {
     pub answers: AnswerGraph,
     /// Answers in the log when the snapshot was taken; later ones count for the next round.
     pub answers_used: usize,
+    /// The id of the last of them, 0 when there were none.
+    pub last_answer_id: i64,
 }
 
 impl Snapshot {
@@ -37,6 +39,7 @@ impl Snapshot {
         let log = answers::entries(db, project.id).await?;
         let gold = known_pairs::gold(db, project.id).await?;
         let answers_used = log.len();
+        let last_answer_id = log.last().map_or(0, |answer| answer.id);
         let ids = table.ids.clone();
         let answers =
             tokio::task::spawn_blocking(move || graph_view::build(ids, &log, &gold)).await?;
@@ -44,6 +47,7 @@ impl Snapshot {
             table,
             answers,
             answers_used,
+            last_answer_id,
         })
     }
 
@@ -181,12 +185,14 @@ pub(crate) struct AuditOutcome {
 /// How many settled pairs round `round_id` of `project_id` audits, by [`AuditBudget`], with
 /// what the previous round's audits found. `full` is the configured share of a round. The
 /// budget carries on from the `audit_pairs` the previous round stored in its metrics, by
-/// what its audits answered so far found (answers still to come count for no round); a round
-/// whose previous round stored none (the import's round 0) gets the full share.
+/// what its audits answered up to `last_answer_id` (the round's snapshot) found; later
+/// answers count for no round. A round whose previous round stored none (the import's round
+/// 0) gets the full share.
 pub(crate) async fn audit_budget(
     db: &PgPool,
     project_id: i64,
     round_id: i64,
+    last_answer_id: i64,
     full: usize,
 ) -> Result<(AuditBudget, AuditOutcome), RoundError> {
     let previous = rounds::list(db, project_id)
@@ -203,22 +209,26 @@ pub(crate) async fn audit_budget(
     };
     let mut budget = AuditBudget::resume(full, pairs);
     let audit_answers = answers::to_round_strategy(db, previous_id, AUDIT_STRATEGY).await?;
-    if audit_answers.is_empty() {
+    if !audit_answers.iter().any(|&id| id <= last_answer_id) {
         return Ok((budget, AuditOutcome::default()));
     }
     let log = answers::entries(db, project_id).await?;
-    let outcome = audit_outcome(&log, &audit_answers);
+    let outcome = audit_outcome(&log, &audit_answers, last_answer_id);
     budget.after_round(outcome.answered, outcome.overturned);
     Ok((budget, outcome))
 }
 
-/// What the audit answers `audit_answers` (ids in `log`, which is in id order) found. The
-/// verdict an audit checked is the majority of the "same" and "different" answers its pair
-/// had before it: what the pair was settled as when the audit was chosen, but for the
-/// weighing by reliability. An audit answered "not sure", or of a pair without a majority,
-/// checks nothing.
-fn audit_outcome(log: &[LoggedAnswer], audit_answers: &[i64]) -> AuditOutcome {
-    let audits: HashSet<i64> = audit_answers.iter().copied().collect();
+/// What the audit answers `audit_answers` (ids in `log`, which is in id order) up to
+/// `last_answer_id` found. The verdict an audit checked is the majority of the "same" and
+/// "different" answers its pair had before it: what the pair was settled as when the audit
+/// was chosen, but for the weighing by reliability. An audit answered "not sure", or of a
+/// pair whose earlier answers tie, checks nothing.
+fn audit_outcome(log: &[LoggedAnswer], audit_answers: &[i64], last_answer_id: i64) -> AuditOutcome {
+    let audits: HashSet<i64> = audit_answers
+        .iter()
+        .copied()
+        .filter(|&id| id <= last_answer_id)
+        .collect();
     let mut tallies: HashMap<(i64, i64), (usize, usize)> = HashMap::new();
     let mut outcome = AuditOutcome::default();
     for answer in log {
@@ -358,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn an_audit_is_overturned_when_it_goes_against_the_majority_before_it() {
+    fn an_audit_up_to_the_snapshot_is_overturned_when_it_goes_against_the_majority_before_it() {
         use Verdict::{Different, NotSure, Same};
         let log = [
             answer_with(1, (1, 2), Same),
@@ -371,11 +381,13 @@ mod tests {
             answer_with(8, (1, 2), NotSure),
             answer_with(9, (1, 2), Different),
             answer_with(10, (2, 3), Same),
+            answer_with(11, (1, 2), Different),
         ];
 
         // 5 agrees with 1; 6 goes against 2; 7 checks a tie; 8 says nothing; 9 goes
-        // against 1 and 5; 10 has nothing before it; 3 is not an audit.
-        let outcome = audit_outcome(&log, &[5, 6, 7, 8, 9, 10]);
+        // against 1 and 5; 10 has nothing before it; 3 is not an audit; 11 would go against
+        // 1 and 5 but came after the snapshot.
+        let outcome = audit_outcome(&log, &[5, 6, 7, 8, 9, 10, 11], 10);
 
         assert_eq!(
             outcome,

@@ -266,9 +266,14 @@ impl RoundWorker {
         });
         let ids = snapshot.table.ids.clone();
         let full_audits = AuditBudget::full_share(self.queries_per_round, self.audit_share);
-        let (audits, previous_audits) =
-            selection::audit_budget(&self.db, claim.project_id, claim.round_id, full_audits)
-                .await?;
+        let (audits, previous_audits) = selection::audit_budget(
+            &self.db,
+            claim.project_id,
+            claim.round_id,
+            snapshot.last_answer_id,
+            full_audits,
+        )
+        .await?;
         metrics["audit_pairs"] = json!(audits.pairs);
         metrics["previous_audits"] = json!(previous_audits);
         let budget = Budget {

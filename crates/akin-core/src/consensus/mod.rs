@@ -232,8 +232,12 @@ impl AuditBudget {
     }
 
     /// Carries on from an earlier round that planned `pairs`, kept within the rule's bounds
-    /// for `full`, which may have changed since.
+    /// for `full`, which may have changed since. A round that planned none (audits were
+    /// off) learned nothing about the settled verdicts, so the full share starts again.
     pub fn resume(full: usize, pairs: usize) -> AuditBudget {
+        if pairs == 0 {
+            return AuditBudget::new(full);
+        }
         AuditBudget {
             full,
             pairs: pairs.clamp(Self::floor(full), 4 * full),

@@ -654,9 +654,10 @@ fn audits_shrink_while_they_find_nothing_and_come_back_when_one_disagrees() {
 }
 
 #[test]
-fn a_resumed_audit_budget_stays_within_the_bounds_of_the_share() {
+fn a_resumed_audit_budget_stays_within_the_bounds_of_the_share_or_starts_over() {
     assert_eq!(AuditBudget::resume(25, 12).pairs, 12);
-    assert_eq!(AuditBudget::resume(25, 0).pairs, 5);
+    assert_eq!(AuditBudget::resume(25, 1).pairs, 5);
+    assert_eq!(AuditBudget::resume(25, 0).pairs, 25, "audits were off");
     assert_eq!(AuditBudget::resume(25, 400).pairs, 100);
     assert_eq!(AuditBudget::resume(0, 7).pairs, 0);
 }
