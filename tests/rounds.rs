@@ -324,6 +324,10 @@ async fn run_round(server: &Server, sandbox: &Sandbox) -> (Value, Vec<String>) {
     (round, strategies)
 }
 
+fn metrics_of(round: &Value) -> Value {
+    round["metrics"].clone()
+}
+
 fn audits_in(strategies: &[String]) -> usize {
     strategies.iter().filter(|s| *s == "audit").count()
 }
@@ -392,24 +396,65 @@ async fn audits_shrink_while_they_agree_and_grow_once_many_are_overturned() {
     server.answer_all(PROJECT, "carol", "same").await;
     let (third, _) = run_round(&server, &sandbox).await;
 
-    let metrics = |round: &Value| round["metrics"].clone();
-    assert_eq!(metrics(&first)["audit_pairs"], 10, "a quarter of 40 pairs");
+    assert_eq!(
+        metrics_of(&first)["audit_pairs"],
+        10,
+        "a quarter of 40 pairs"
+    );
     assert_eq!(audits_in(&first_strategies), 10, "{first_strategies:?}");
     assert_eq!(
-        metrics(&second)["previous_audits"],
+        metrics_of(&second)["previous_audits"],
         json!({ "answered": 10, "overturned": 0 })
     );
-    assert_eq!(metrics(&second)["audit_pairs"], 5, "halved: all agreed");
+    assert_eq!(metrics_of(&second)["audit_pairs"], 5, "halved: all agreed");
     assert_eq!(audits_in(&second_strategies), 5, "{second_strategies:?}");
     assert_eq!(
-        metrics(&third)["previous_audits"],
+        metrics_of(&third)["previous_audits"],
         json!({ "answered": 5, "overturned": 5 })
     );
     assert_eq!(
-        metrics(&third)["audit_pairs"],
+        metrics_of(&third)["audit_pairs"],
         10,
         "doubled: more than a quarter disagreed"
     );
+    server.stop().await;
+    sandbox.drop_database().await;
+}
+
+#[tokio::test]
+async fn audits_answered_while_the_next_round_trains_count_for_no_round() {
+    let mut sandbox = Sandbox::new("rounds_late_audits");
+    import(&sandbox, PROJECT, 30);
+    sandbox.set_env("AKIN_AUDIT_SHARE", "0.25");
+    // Long enough a warm-started round to answer a round's pairs while it trains.
+    sandbox.set_env("AKIN_TRAIN_STEPS", "300");
+    let server = sandbox.serve().await;
+
+    server.answer_all(PROJECT, "ann", "different").await;
+    let (first, first_strategies) = run_round(&server, &sandbox).await;
+    let second_id = server.start_round(PROJECT).await["id"]
+        .as_i64()
+        .expect("id");
+    wait_until_training(&server, second_id).await;
+    let late = server.answer_all(PROJECT, "bob", "same").await;
+    let training = server
+        .get_json(&format!("/api/v1/projects/{PROJECT}/rounds/{second_id}"))
+        .await;
+    let second = server.wait_until_open(PROJECT, second_id).await;
+
+    assert_eq!(metrics_of(&first)["audit_pairs"], 10);
+    assert_eq!(audits_in(&first_strategies), 10, "{first_strategies:?}");
+    assert!(late >= 10, "bob answered the audits too: {late}");
+    assert_eq!(
+        training["state"], "training",
+        "bob answered while it trained"
+    );
+    assert_eq!(
+        metrics_of(&second)["previous_audits"],
+        json!({ "answered": 0, "overturned": 0 }),
+        "bob's answers came after the round's snapshot"
+    );
+    assert_eq!(metrics_of(&second)["audit_pairs"], 10, "unchanged");
     server.stop().await;
     sandbox.drop_database().await;
 }

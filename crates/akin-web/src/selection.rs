@@ -185,14 +185,13 @@ pub(crate) struct AuditOutcome {
 /// How many settled pairs round `round_id` of `project_id` audits, by [`AuditBudget`], with
 /// what the previous round's audits found. `full` is the configured share of a round. The
 /// budget carries on from the `audit_pairs` the previous round stored in its metrics, by
-/// what its audits answered up to `last_answer_id` (the round's snapshot) found; later
-/// answers count for no round. A round whose previous round stored none (the import's round
-/// 0) gets the full share.
+/// what its audits answered up to `snapshot` found; later answers count for no round. A
+/// round whose previous round stored none (the import's round 0) gets the full share.
 pub(crate) async fn audit_budget(
     db: &PgPool,
     project_id: i64,
     round_id: i64,
-    last_answer_id: i64,
+    snapshot: &Snapshot,
     full: usize,
 ) -> Result<(AuditBudget, AuditOutcome), RoundError> {
     let previous = rounds::list(db, project_id)
@@ -208,46 +207,59 @@ pub(crate) async fn audit_budget(
         return Ok((AuditBudget::new(full), AuditOutcome::default()));
     };
     let mut budget = AuditBudget::resume(full, pairs);
-    let audit_answers = answers::to_round_strategy(db, previous_id, AUDIT_STRATEGY).await?;
-    if !audit_answers.iter().any(|&id| id <= last_answer_id) {
+    let last_answer_id = snapshot.last_answer_id;
+    let audit_answers: HashSet<i64> = answers::to_round_strategy(db, previous_id, AUDIT_STRATEGY)
+        .await?
+        .into_iter()
+        .filter(|&id| id <= last_answer_id)
+        .collect();
+    if audit_answers.is_empty() {
         return Ok((budget, AuditOutcome::default()));
     }
     let log = answers::entries(db, project_id).await?;
-    let outcome = audit_outcome(&log, &audit_answers, last_answer_id);
+    let gold = known_pairs::gold(db, project_id).await?;
+    let item_ids = snapshot.table.ids.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let log: Vec<LoggedAnswer> = log
+            .into_iter()
+            .take_while(|answer| answer.id <= last_answer_id)
+            .collect();
+        audit_outcome(item_ids, &log, &gold, &audit_answers)
+    })
+    .await?;
     budget.after_round(outcome.answered, outcome.overturned);
     Ok((budget, outcome))
 }
 
-/// What the audit answers `audit_answers` (ids in `log`, which is in id order) up to
-/// `last_answer_id` found. The verdict an audit checked is the majority of the "same" and
-/// "different" answers its pair had before it: what the pair was settled as when the audit
-/// was chosen, but for the weighing by reliability. An audit answered "not sure", or of a
-/// pair whose earlier answers tie, checks nothing.
-fn audit_outcome(log: &[LoggedAnswer], audit_answers: &[i64], last_answer_id: i64) -> AuditOutcome {
-    let audits: HashSet<i64> = audit_answers
+/// What the audit answers `audit_answers` (ids in `log`) found. The verdict an audit checked
+/// is the pair's verdict as the rest of `log` settles it (with `gold`, over `item_ids`): what
+/// the audit was chosen to check, as the server's consensus weighs it. An audit answered
+/// "not sure", or of a pair that the rest of the log leaves unsettled, checks nothing.
+fn audit_outcome(
+    item_ids: Vec<i64>,
+    log: &[LoggedAnswer],
+    gold: &[(i64, i64, Verdict)],
+    audit_answers: &HashSet<i64>,
+) -> AuditOutcome {
+    let (audits, others): (Vec<LoggedAnswer>, Vec<LoggedAnswer>) = log
         .iter()
-        .copied()
-        .filter(|&id| id <= last_answer_id)
+        .cloned()
+        .partition(|answer| audit_answers.contains(&answer.id));
+    let view = graph_view::build(item_ids, &others, gold);
+    let settled: HashMap<(i64, i64), Verdict> = view
+        .settled
+        .iter()
+        .map(|pair| ((view.item_ids[pair.a], view.item_ids[pair.b]), pair.verdict))
         .collect();
-    let mut tallies: HashMap<(i64, i64), (usize, usize)> = HashMap::new();
     let mut outcome = AuditOutcome::default();
-    for answer in log {
-        let tally = tallies.entry((answer.item_a, answer.item_b)).or_default();
-        if audits.contains(&answer.id) {
-            let majority = match tally.0.cmp(&tally.1) {
-                std::cmp::Ordering::Greater => Some(Verdict::Same),
-                std::cmp::Ordering::Less => Some(Verdict::Different),
-                std::cmp::Ordering::Equal => None,
-            };
-            if let Some(majority) = majority.filter(|_| answer.verdict != Verdict::NotSure) {
-                outcome.answered += 1;
-                outcome.overturned += usize::from(answer.verdict != majority);
-            }
-        }
-        match answer.verdict {
-            Verdict::Same => tally.0 += 1,
-            Verdict::Different => tally.1 += 1,
-            Verdict::NotSure => {}
+    for audit in audits.iter().filter(|a| a.verdict != Verdict::NotSure) {
+        let pair = (
+            audit.item_a.min(audit.item_b),
+            audit.item_a.max(audit.item_b),
+        );
+        if let Some(&checked) = settled.get(&pair) {
+            outcome.answered += 1;
+            outcome.overturned += usize::from(audit.verdict != checked);
         }
     }
     outcome
@@ -368,26 +380,29 @@ mod tests {
     }
 
     #[test]
-    fn an_audit_up_to_the_snapshot_is_overturned_when_it_goes_against_the_majority_before_it() {
+    fn an_audit_is_overturned_when_it_goes_against_what_the_rest_of_the_log_settles() {
         use Verdict::{Different, NotSure, Same};
+        let by = |id, pair, verdict, annotator: &str| LoggedAnswer {
+            annotator: annotator.to_owned(),
+            ..answer_with(id, pair, verdict)
+        };
         let log = [
-            answer_with(1, (1, 2), Same),
-            answer_with(2, (1, 3), Different),
-            answer_with(3, (1, 4), Same),
-            answer_with(4, (1, 4), Different),
-            answer_with(5, (1, 2), Same),
-            answer_with(6, (1, 3), Same),
-            answer_with(7, (1, 4), Same),
-            answer_with(8, (1, 2), NotSure),
-            answer_with(9, (1, 2), Different),
-            answer_with(10, (2, 3), Same),
-            answer_with(11, (1, 2), Different),
+            by(1, (1, 2), Same, "a1"),
+            by(2, (1, 3), Different, "a1"),
+            by(3, (1, 4), Same, "a1"),
+            by(4, (1, 4), Different, "a2"),
+            by(5, (1, 2), Same, "a3"),
+            by(6, (1, 3), Same, "a3"),
+            by(7, (1, 4), Same, "a3"),
+            by(8, (1, 2), NotSure, "a4"),
+            by(9, (1, 2), Different, "a5"),
+            by(10, (2, 3), Same, "a3"),
         ];
+        let audits = HashSet::from([5, 6, 7, 8, 9, 10]);
 
-        // 5 agrees with 1; 6 goes against 2; 7 checks a tie; 8 says nothing; 9 goes
-        // against 1 and 5; 10 has nothing before it; 3 is not an audit; 11 would go against
-        // 1 and 5 but came after the snapshot.
-        let outcome = audit_outcome(&log, &[5, 6, 7, 8, 9, 10, 11], 10);
+        // 5 agrees with 1; 6 goes against 2; 7 checks a pair that 3 and 4 leave tied; 8 says
+        // nothing; 9 goes against 1; 10 checks a pair nothing else answered; 3 is no audit.
+        let outcome = audit_outcome(vec![1, 2, 3, 4], &log, &[], &audits);
 
         assert_eq!(
             outcome,

@@ -270,7 +270,7 @@ impl RoundWorker {
             &self.db,
             claim.project_id,
             claim.round_id,
-            snapshot.last_answer_id,
+            &snapshot,
             full_audits,
         )
         .await?;
