@@ -3,6 +3,7 @@
 //! round. Graph building and selection run on the blocking pool.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use akin_core::consensus::AuditBudget;
 use akin_core::select::{SelectionRequest, select_mix};
@@ -26,8 +27,9 @@ pub(crate) struct Snapshot {
     pub answers: AnswerGraph,
     /// Answers in the log when the snapshot was taken; later ones count for the next round.
     pub answers_used: usize,
-    /// The id of the last of them, 0 when there were none.
-    pub last_answer_id: i64,
+    /// Those answers, in id order, and the gold pairs, as the graph was built from them.
+    pub log: Arc<[LoggedAnswer]>,
+    pub gold: Arc<[(i64, i64, Verdict)]>,
 }
 
 impl Snapshot {
@@ -36,18 +38,21 @@ impl Snapshot {
         if table.ids.is_empty() {
             return Err(RoundError::NoItems);
         }
-        let log = answers::entries(db, project.id).await?;
-        let gold = known_pairs::gold(db, project.id).await?;
+        let log: Arc<[LoggedAnswer]> = answers::entries(db, project.id).await?.into();
+        let gold: Arc<[(i64, i64, Verdict)]> = known_pairs::gold(db, project.id).await?.into();
         let answers_used = log.len();
-        let last_answer_id = log.last().map_or(0, |answer| answer.id);
         let ids = table.ids.clone();
-        let answers =
-            tokio::task::spawn_blocking(move || graph_view::build(ids, &log, &gold)).await?;
+        let (log_for_graph, gold_for_graph) = (Arc::clone(&log), Arc::clone(&gold));
+        let answers = tokio::task::spawn_blocking(move || {
+            graph_view::build(ids, &log_for_graph, &gold_for_graph)
+        })
+        .await?;
         Ok(Self {
             table,
             answers,
             answers_used,
-            last_answer_id,
+            log,
+            gold,
         })
     }
 
@@ -207,7 +212,7 @@ pub(crate) async fn audit_budget(
         return Ok((AuditBudget::new(full), AuditOutcome::default()));
     };
     let mut budget = AuditBudget::resume(full, pairs);
-    let last_answer_id = snapshot.last_answer_id;
+    let last_answer_id = snapshot.log.last().map_or(0, |answer| answer.id);
     let audit_answers: HashSet<i64> = answers::to_round_strategy(db, previous_id, AUDIT_STRATEGY)
         .await?
         .into_iter()
@@ -216,17 +221,11 @@ pub(crate) async fn audit_budget(
     if audit_answers.is_empty() {
         return Ok((budget, AuditOutcome::default()));
     }
-    let log = answers::entries(db, project_id).await?;
-    let gold = known_pairs::gold(db, project_id).await?;
+    let (log, gold) = (Arc::clone(&snapshot.log), Arc::clone(&snapshot.gold));
     let item_ids = snapshot.table.ids.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let log: Vec<LoggedAnswer> = log
-            .into_iter()
-            .take_while(|answer| answer.id <= last_answer_id)
-            .collect();
-        audit_outcome(item_ids, &log, &gold, &audit_answers)
-    })
-    .await?;
+    let outcome =
+        tokio::task::spawn_blocking(move || audit_outcome(item_ids, &log, &gold, &audit_answers))
+            .await?;
     budget.after_round(outcome.answered, outcome.overturned);
     Ok((budget, outcome))
 }
