@@ -65,7 +65,7 @@ impl Session {
             config.projector_dim,
             config.encoder,
         )?;
-        let optimizer = nn::adamw(0.9, 0.999, WEIGHT_DECAY).build(&store, config.learning_rate)?;
+        let optimizer = adamw(&store, config.learning_rate)?;
         Ok(Session {
             store,
             network,
@@ -78,9 +78,18 @@ impl Session {
         })
     }
 
-    /// Replaces the weights with a checkpoint's (a warm start; the optimiser state restarts).
+    /// Replaces the weights with a checkpoint's (a warm start). The optimiser keeps its state:
+    /// see [`Session::restart_optimizer`].
     pub fn load(&mut self, path: &Path) -> Result<(), TrainError> {
         checkpoint::load(&self.store, path)
+    }
+
+    /// Forgets AdamW's moment estimates, as a new session would. The service builds a new
+    /// session around the previous round's checkpoint for every round, so `akin simulate`
+    /// calls this before each round to train as the service does.
+    pub fn restart_optimizer(&mut self) -> Result<(), TrainError> {
+        self.optimizer = adamw(&self.store, self.config.learning_rate)?;
+        Ok(())
     }
 
     /// Writes the weights to `path` as safetensors, atomically.
@@ -206,6 +215,11 @@ impl Session {
         }
         Ok(Embeddings::new(dim, values)?)
     }
+}
+
+/// AdamW over every trainable variable of `store`, with fresh moment estimates.
+fn adamw(store: &nn::VarStore, learning_rate: f64) -> Result<nn::Optimizer, TrainError> {
+    Ok(nn::adamw(0.9, 0.999, WEIGHT_DECAY).build(store, learning_rate)?)
 }
 
 /// The images of `rows` (with repeats), as one `u8` tensor on `device`.

@@ -247,3 +247,77 @@ fn a_small_cnn_checkpoint_does_not_load_into_a_resnet() {
         "{result:?}"
     );
 }
+
+/// Every conv weight of `session`, in the order of their names.
+fn conv_weights(session: &Session, path: &std::path::Path) -> Vec<f64> {
+    session.save(path).expect("saved");
+    let mut tensors = tch::Tensor::read_safetensors(path).expect("readable");
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+        .into_iter()
+        .filter(|(name, _)| name.contains("conv"))
+        .flat_map(|(_, t)| {
+            Vec::<f64>::try_from(t.to_kind(tch::Kind::Double).flatten(0, -1)).expect("values")
+        })
+        .collect()
+}
+
+/// Median over every conv weight of how far one more step moved it, in units of the
+/// learning rate.
+fn median_conv_step(session: &mut Session, images: &akin_trainer::ImageSet, rate: f64) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("model.safetensors");
+    let before = conv_weights(session, &path);
+    session
+        .fit(
+            images,
+            &class_groups(5),
+            &[],
+            1,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .expect("one step");
+    let after = conv_weights(session, &path);
+    let mut moves: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b).abs() / rate)
+        .collect();
+    moves.sort_by(f64::total_cmp);
+    moves[moves.len() / 2]
+}
+
+#[test]
+fn a_restarted_optimiser_takes_adams_first_step_again() {
+    // Adam's first step moves every weight whose gradient is not tiny by the learning rate
+    // itself (its moment estimates are the gradient and its square); later steps move them by
+    // less, once gradients disagree from step to step.
+    let images = blob_images(20, 4);
+    let config = tiny_config(20);
+    let trained = || {
+        let mut session = Session::new(images.shape(), &config, Device::Cpu).expect("model");
+        session
+            .fit(
+                &images,
+                &class_groups(5),
+                &[],
+                20,
+                &AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .expect("training runs");
+        session
+    };
+    let (mut kept, mut restarted) = (trained(), trained());
+    restarted.restart_optimizer().expect("a new optimiser");
+
+    let kept_step = median_conv_step(&mut kept, &images, config.learning_rate);
+    let restarted_step = median_conv_step(&mut restarted, &images, config.learning_rate);
+
+    assert!(
+        (restarted_step - 1.0).abs() < 0.01,
+        "restarted: {restarted_step}"
+    );
+    assert!(kept_step < 0.9, "kept: {kept_step}");
+}

@@ -145,16 +145,23 @@ fn parse_switch(key: &'static str, value: String) -> Result<bool, SettingsError>
     }
 }
 
-/// A count of optimiser steps, at least 1: a round that trained nothing would store an
-/// untrained model as if it had learned.
+/// The most optimiser steps a round may train: about two days on two CPU cores at 170 ms a
+/// step, so a value above it is a typo (an extra digit or two) that would hold the worker for
+/// weeks.
+const MAX_STEPS: usize = 1_000_000;
+
+/// A count of optimiser steps, from 1 (a round that trained nothing would store an untrained
+/// model as if it had learned) to [`MAX_STEPS`].
 fn steps(key: &'static str, value: String) -> Result<usize, SettingsError> {
-    match parse(key, value.clone())? {
-        0 => Err(SettingsError {
+    let steps = parse(key, value.clone())?;
+    if (1..=MAX_STEPS).contains(&steps) {
+        Ok(steps)
+    } else {
+        Err(SettingsError {
             key,
             value,
-            reason: "expected at least 1 step".into(),
-        }),
-        n => Ok(n),
+            reason: format!("expected 1 to {MAX_STEPS} steps"),
+        })
     }
 }
 
@@ -313,6 +320,12 @@ mod tests {
         assert!(steps("AKIN_TRAIN_STEPS", "0").is_err());
         assert!(steps("AKIN_TRAIN_STEPS", "-5").is_err());
         assert!(steps("AKIN_TRAIN_STEPS", "many").is_err());
+        assert_eq!(
+            steps("AKIN_WARMUP_STEPS", "1000000").expect("set"),
+            (1_000_000, 900)
+        );
+        let typo = steps("AKIN_TRAIN_STEPS", "4294967296").expect_err("too many");
+        assert!(typo.to_string().contains("1 to 1000000"), "{typo}");
     }
 
     #[test]

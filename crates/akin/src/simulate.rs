@@ -384,6 +384,9 @@ fn run_strategy(
 
             let clock = Instant::now();
             let positives = answers.graph().positive_groups();
+            // Each of the service's rounds trains a new session loaded from the previous
+            // round's checkpoint; so does this one, apart from the random stream.
+            session.restart_optimizer()?;
             loss = session.fit(
                 &data.pool_images,
                 &positives,

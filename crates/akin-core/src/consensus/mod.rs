@@ -226,9 +226,15 @@ impl AuditBudget {
         AuditBudget { full, pairs: full }
     }
 
-    /// The full share: `share` of a round of `pairs`, rounded.
+    /// The full share: `share` of a round of `pairs`, rounded, and at least one pair when
+    /// the share and the round are not empty, so that a small share never turns audits off.
     pub fn full_share(pairs: usize, share: f64) -> usize {
-        (pairs as f64 * share).round() as usize
+        let full = (pairs as f64 * share).round() as usize;
+        if share > 0.0 && pairs > 0 {
+            full.max(1)
+        } else {
+            full
+        }
     }
 
     /// Carries on from an earlier round that planned `pairs`, kept within the rule's bounds

@@ -661,3 +661,12 @@ fn a_resumed_audit_budget_stays_within_the_bounds_of_the_share_or_starts_over() 
     assert_eq!(AuditBudget::resume(25, 400).pairs, 100);
     assert_eq!(AuditBudget::resume(0, 7).pairs, 0);
 }
+
+#[test]
+fn a_positive_audit_share_audits_at_least_one_pair() {
+    assert_eq!(AuditBudget::full_share(500, 0.05), 25);
+    assert_eq!(AuditBudget::full_share(40, 0.25), 10);
+    assert_eq!(AuditBudget::full_share(40, 0.01), 1, "0.4 rounds to 0");
+    assert_eq!(AuditBudget::full_share(40, 0.0), 0, "audits off");
+    assert_eq!(AuditBudget::full_share(0, 0.05), 0, "an empty round");
+}
