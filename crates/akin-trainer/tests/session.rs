@@ -1,5 +1,5 @@
-//! A tiny CPU model trained on synthetic blobs: the loss falls, checkpoints round-trip, and a
-//! checkpoint of another shape is refused.
+//! A tiny CPU model trained on synthetic blobs: the loss falls, checkpoints round-trip, a
+//! checkpoint of another shape is refused, and a restarted optimiser starts afresh.
 
 mod common;
 
