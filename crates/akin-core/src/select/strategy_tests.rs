@@ -5,7 +5,7 @@ use crate::Verdict::{self, Different, Same};
 use crate::synthetic;
 
 /// Unit vectors in the plane at the given angles in degrees.
-fn at_angles(degrees: &[f32]) -> Embeddings {
+pub(super) fn at_angles(degrees: &[f32]) -> Embeddings {
     let values = degrees
         .iter()
         .flat_map(|d| [d.to_radians().cos(), d.to_radians().sin()])

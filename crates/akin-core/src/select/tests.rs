@@ -233,6 +233,60 @@ fn three_answered_classes_and(
     (Graph::from_answers(60, answers), asked)
 }
 
+/// Class 0 (exemplar 0) holds items `0..20` around 65 degrees. Class 1 (exemplar 20) holds
+/// two modes, items `20..30` around 100 degrees and `30..40` around 0, so its prototype points
+/// at 50 degrees. Items `40..50` lie around 95 degrees: nearer class 0's prototype (30
+/// degrees off, against 45), but every one of their 20 most similar labelled items belongs
+/// to class 1.
+fn a_class_of_two_modes() -> (Graph, Embeddings, HashSet<(usize, usize)>) {
+    let spread = |centre: f32, i: usize| centre + (i % 5) as f32 - 2.0;
+    let degrees: Vec<f32> = (0..50)
+        .map(|item| match item {
+            0..20 => spread(65.0, item),
+            20..30 => spread(100.0, item),
+            30..40 => spread(0.0, item),
+            _ => spread(95.0, item),
+        })
+        .collect();
+    let mut answers = vec![(0, 20, Different)];
+    answers.extend((1..20).map(|i| (0, i, Same)));
+    answers.extend((21..40).map(|i| (20, i, Same)));
+    let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
+    let embeddings = super::strategy_tests::at_angles(&degrees);
+    (Graph::from_answers(50, answers), embeddings, asked)
+}
+
+#[test]
+fn an_item_goes_to_the_class_its_labelled_neighbours_vote_for_not_the_nearest_prototype() {
+    let (graph, embeddings, asked) = a_class_of_two_modes();
+    let members: Vec<Vec<usize>> = vec![(0..20).collect(), (20..40).collect()];
+    for item in 40..50 {
+        let to_class_0 = prototype_cosine(&embeddings, &members[0], item);
+        let to_class_1 = prototype_cosine(&embeddings, &members[1], item);
+        assert!(
+            to_class_0 > to_class_1 + 0.1,
+            "{item}: {to_class_0} {to_class_1}"
+        );
+    }
+
+    let budget = 20;
+
+    let pairs = select(
+        Strategy::Exemplar,
+        &request(&graph, &embeddings, budget, &asked),
+    );
+
+    let exploitation = &pairs[discovery_share(budget)..];
+    let exemplars: Vec<usize> = exploitation
+        .iter()
+        .map(|pair| split_pair(pair, &[0, 20]))
+        .filter(|&(_, item)| (40..50).contains(&item))
+        .map(|(exemplar, _)| exemplar)
+        .collect();
+    assert!(exemplars.len() >= 5, "{pairs:?}");
+    assert!(exemplars.iter().all(|&e| e == 20), "{pairs:?}");
+}
+
 #[test]
 fn once_every_group_looks_like_a_known_class_discovery_leaves_its_share_to_exploitation() {
     let ((graph, asked), embeddings) = (three_answered_classes(), three_clusters());
