@@ -56,7 +56,7 @@ pub struct SimulateArgs {
     noise: f64,
     /// Share of each round spent re-asking settled pairs, those the model disagrees with
     /// first; the server's AKIN_AUDIT_SHARE default. Halved after each round whose audits
-    /// all agreed (down to a fifth), back in full once one disagrees, doubled (up to four
+    /// all agreed (down to a fifth), back in full once one disagrees, doubled (up to eight
     /// times) after a round where more than a quarter disagreed.
     #[arg(long, default_value_t = 0.05)]
     audit_share: f64,

@@ -630,15 +630,15 @@ proptest! {
 }
 
 #[test]
-fn audits_grow_while_many_disagree_and_stop_at_four_times_the_share() {
+fn audits_grow_while_many_disagree_and_stop_at_eight_times_the_share() {
     let mut budget = AuditBudget::new(25);
     let mut seen = Vec::new();
-    for overturned in [10, 20, 40, 10, 0] {
+    for overturned in [10, 20, 40, 80, 60, 10, 0] {
         budget.after_round(budget.pairs, overturned);
         seen.push(budget.pairs);
     }
 
-    assert_eq!(seen, [50, 100, 100, 100, 50]);
+    assert_eq!(seen, [50, 100, 200, 200, 200, 200, 100]);
 }
 
 #[test]
@@ -658,7 +658,7 @@ fn a_resumed_audit_budget_stays_within_the_bounds_of_the_share_or_starts_over() 
     assert_eq!(AuditBudget::resume(25, 12).pairs, 12);
     assert_eq!(AuditBudget::resume(25, 1).pairs, 5);
     assert_eq!(AuditBudget::resume(25, 0).pairs, 25, "audits were off");
-    assert_eq!(AuditBudget::resume(25, 400).pairs, 100);
+    assert_eq!(AuditBudget::resume(25, 400).pairs, 200);
     assert_eq!(AuditBudget::resume(0, 7).pairs, 0);
 }
 
