@@ -207,12 +207,6 @@ pub fn negatives(settled: &[SettledPair]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// How many settled pairs a round audits: `full` (its share of the round) while audits find
-/// something, halved after each round whose audits all agreed, down to a fifth of it. Audits
-/// of honest answers only cost answers; once one disagrees, the full share returns. When
-/// more than a quarter of a round's audits disagree, the settled verdicts hold that many
-/// more mistakes still, so the next round audits twice as many, up to [`MAX_AUDIT_GROWTH`]
-/// times the share.
 /// How many times its share a round's audits grow to while many disagree.
 ///
 /// Four was too few. On Fashion-MNIST with 10% of answers flipped (target command, seed 1,
@@ -223,6 +217,12 @@ pub fn negatives(settled: &[SettledPair]) -> Vec<(usize, usize)> {
 /// instead of 2.43 (13.7% of the pool labelled instead of 16.5%).
 pub const MAX_AUDIT_GROWTH: usize = 8;
 
+/// How many settled pairs a round audits: `full` (its share of the round) while audits find
+/// something, halved after each round whose audits all agreed, down to a fifth of it. Audits
+/// of honest answers only cost answers; once one disagrees, the full share returns. When
+/// more than a quarter of a round's audits disagree, the settled verdicts hold that many
+/// more mistakes still, so the next round audits twice as many, up to [`MAX_AUDIT_GROWTH`]
+/// times the share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditBudget {
     /// The audits of a round at the configured share.

@@ -389,9 +389,9 @@ fn ask_probe(batch: &mut Batch, scene: &Scene, probe: usize, earlier: &[usize], 
 /// queue in the [order](order_queue) that labels a fair sample of it.
 ///
 /// On a fresh project, where the first batch knows one class, this batch's probes count as
-/// classes too, and items go to the most similar prototype or probe, seen through its own
-/// embedding: that spreads the first answers over every
-/// group the probes found instead of asking everything against the one exemplar. Once two
+/// classes too, each seen through its own embedding, and an item goes to the most similar
+/// prototype or probe: that spreads the first answers over every group the probes found
+/// instead of asking everything against the one exemplar. Once two
 /// classes are known, a probe is only asked against the classes: in two simulated runs of
 /// 500 pairs a batch, pairs holding a probe (its own discovery pairs included) took 54 to
 /// 199 of each later batch and 16% to 53% of them were answered "same", against 70% to 90%
@@ -476,11 +476,11 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
 /// A prototype is one mean direction, and a class with several modes does not lie around
 /// it: an image between two classes can be nearer one's prototype while its nearest
 /// labelled images belong to the other, and such images are the ones the kNN of a
-/// recovered bank most needs labelled. Side by
-/// side on Fashion-MNIST (target command, seed 1, one thread each, the warm-up loaded from
-/// one checkpoint), after 4,000 answers the recovered-bank kNN was 0.8251 with votes and
-/// 0.8170 by prototype, 0.004 and 0.014 below a random bank as large, at 1.43 and 1.44
-/// answers per label.
+/// recovered bank most needs labelled. Side by side on Fashion-MNIST (target command, seed
+/// 1, one thread each, the warm-up loaded from one checkpoint), after 4,000 answers the
+/// recovered-bank kNN was 0.8251 with votes and 0.8170 by prototype, 0.004 and 0.014 below
+/// a random bank as large, at 1.43 and 1.44 answers per label; after 2,000 the votes were
+/// 0.008 behind, so one pair of runs does not settle it.
 fn neighbour_votes(scene: &Scene) -> Vec<f32> {
     let context = scene.context;
     let classes = scene.exemplars.len();
