@@ -236,8 +236,8 @@ fn three_answered_classes_and(
 /// Class 0 (exemplar 0) holds items `0..20` around 65 degrees. Class 1 (exemplar 20) holds
 /// two modes, items `20..30` around 100 degrees and `30..40` around 0, so its prototype points
 /// at 50 degrees. Items `40..50` lie around 95 degrees: nearer class 0's prototype (30
-/// degrees off, against 45), but every one of their 20 most similar labelled items belongs
-/// to class 1.
+/// degrees off, against 45), but the ten labelled items most similar to them are class 1's,
+/// about 5 degrees off, and they outvote the next ten, class 0's, about 30 degrees off.
 fn a_class_of_two_modes() -> (Graph, Embeddings, HashSet<(usize, usize)>) {
     let spread = |centre: f32, i: usize| centre + (i % 5) as f32 - 2.0;
     let degrees: Vec<f32> = (0..50)
