@@ -8,7 +8,8 @@
 //! the one exemplar item once a class has grown, and through its labelled members, which
 //! vote on where each unlabelled item goes. Items are compared with prototypes, probes, a
 //! few group centres and at most [`max_voters`] labelled items, so the cost is
-//! `n x (classes + groups + voters) x dim`, with `n x voters` bounded by [`VOTE_WORK`].
+//! `n x (classes + groups + voters) x dim`, with `n x voters` at most [`VOTE_WORK`] or
+//! `n x` [`MIN_VOTERS`], whichever is larger.
 //!
 //! A batch lists its discovery pairs first, then its exploitation pairs:
 //! 1. Discovery, at most [`discovery_share`] of the budget, and a fifth of that once every
@@ -67,8 +68,9 @@ const SETTLED_DISCOVERY: usize = 5;
 /// many as the kNN of the evaluation reads.
 const VOTERS_PER_ITEM: usize = 20;
 
-/// The most similarities between unlabelled items and voters that one batch computes,
-/// about 9 GFLOP at 128 dimensions: a few seconds on two cores.
+/// The most similarities between unlabelled items and voters that one batch computes while
+/// that leaves [`MIN_VOTERS`]: about 9 GFLOP at 128 dimensions, under a second on two cores
+/// (`akin bench selection --strategy exemplar`, 60,000 items: 955 ms).
 const VOTE_WORK: usize = 1 << 26;
 
 /// The fewest voters [`max_voters`] samples down to, however many items wait.
@@ -411,12 +413,12 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
         .collect();
     let mut queues: Vec<Vec<(f32, usize)>> = vec![Vec::new(); targets.len()];
     let votes = probe_targets.is_empty().then(|| neighbour_votes(scene));
+    let classes = scene.exemplars.len();
     for (u, &item) in scene.unlabelled.iter().enumerate() {
         if is_probe.contains(&item) {
             continue;
         }
         if let Some(votes) = &votes {
-            let classes = scene.exemplars.len();
             let prototype = scene.similarities_of(u);
             let best =
                 chosen_by_votes(&votes[u * classes..(u + 1) * classes], prototype, |class| {
