@@ -7,9 +7,9 @@
 //! seen through its prototype, the mean direction of its members' embeddings, steadier than
 //! the one exemplar item once a class has grown, and through its labelled members, which
 //! vote on where each unlabelled item goes. Items are compared with prototypes, probes, a
-//! few group centres and at most [`max_voters`] labelled items, so the cost is
-//! `n x (classes + groups + voters) x dim`, with `n x voters` at most [`VOTE_WORK`] or
-//! `n x` [`MIN_VOTERS`], whichever is larger.
+//! few group centres, and the votes compare at most [`VOTE_WORK`] pairs of an unlabelled
+//! and a labelled item (see [`vote_sizes`]), so the cost is `n x (classes + groups) x dim`
+//! plus the votes' `VOTE_WORK x dim` at most.
 //!
 //! A batch lists its discovery pairs first, then its exploitation pairs:
 //! 1. Discovery, at most [`discovery_share`] of the budget, and a fifth of that once every
@@ -68,19 +68,24 @@ const SETTLED_DISCOVERY: usize = 5;
 /// many as the kNN of the evaluation reads.
 const VOTERS_PER_ITEM: usize = 20;
 
-/// The most similarities between unlabelled items and voters that one batch computes while
-/// that leaves [`MIN_VOTERS`]: about 9 GFLOP at 128 dimensions, under a second on two cores
-/// (`akin bench selection --strategy exemplar`, 60,000 items: 955 ms).
+/// The most similarities between unlabelled items and voters that one batch computes
+/// (besides the items classes refused, see [`vote_candidates`]): about 9 GFLOP at 128
+/// dimensions, under a second on two cores (`akin bench selection --strategy exemplar`,
+/// 60,000 items: 955 ms).
 const VOTE_WORK: usize = 1 << 26;
 
-/// The fewest voters [`max_voters`] samples down to, however many items wait.
+/// The fewest voters [`vote_sizes`] samples down to before it samples the items voted on.
 const MIN_VOTERS: usize = 512;
 
-/// How many labelled items vote when `unlabelled` items wait: all of them up to
-/// [`VOTE_WORK`] / `unlabelled`, a seeded sample of that many past it, and never fewer
-/// than [`MIN_VOTERS`]. On 10,000 items every labelled item votes; on a million, 512 do.
-fn max_voters(unlabelled: usize) -> usize {
-    (VOTE_WORK / unlabelled.max(1)).max(MIN_VOTERS)
+/// How many of `labelled` items vote, and on how many of `unlabelled` items, so that the
+/// votes compare at most [`VOTE_WORK`] pairs: everyone while that allows; past it the
+/// voters are sampled down first, to [`MIN_VOTERS`] at the fewest, then the items voted on.
+/// On 10,000 items everyone votes on everything; on a million, 512 voters place 131,072
+/// items, far more than a batch asks about.
+fn vote_sizes(labelled: usize, unlabelled: usize) -> (usize, usize) {
+    let voters = labelled.min((VOTE_WORK / unlabelled.max(1)).max(MIN_VOTERS));
+    let items = unlabelled.min(VOTE_WORK / voters.max(1));
+    (voters, items)
 }
 
 /// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
@@ -412,35 +417,39 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
         .copied()
         .collect();
     let mut queues: Vec<Vec<(f32, usize)>> = vec![Vec::new(); targets.len()];
-    let votes = probe_targets.is_empty().then(|| neighbour_votes(scene));
-    let classes = scene.exemplars.len();
-    for (u, &item) in scene.unlabelled.iter().enumerate() {
-        if is_probe.contains(&item) {
-            continue;
-        }
-        if let Some(votes) = &votes {
+    if probe_targets.is_empty() {
+        let votes = neighbour_votes(scene);
+        for (u, votes) in votes.iter() {
+            let item = scene.unlabelled[u];
+            if is_probe.contains(&item) {
+                continue;
+            }
             let prototype = scene.similarities_of(u);
-            let best =
-                chosen_by_votes(&votes[u * classes..(u + 1) * classes], prototype, |class| {
-                    batch.is_askable(item, targets[class])
-                });
+            let best = chosen_by_votes(votes, prototype, |class| {
+                batch.is_askable(item, targets[class])
+            });
             if let Some(class) = best {
                 queues[class].push((prototype[class], item));
             }
-            continue;
         }
-        let to_probes = probe_targets.iter().map(|&probe| scene.cosine(item, probe));
-        let best = scene
-            .similarities_of(u)
-            .iter()
-            .copied()
-            .chain(to_probes)
-            .zip(&targets)
-            .enumerate()
-            .filter(|&(_, (_, &target))| batch.is_askable(item, target))
-            .max_by(|x, y| x.1.0.total_cmp(&y.1.0).then(y.0.cmp(&x.0)));
-        if let Some((target, (similarity, _))) = best {
-            queues[target].push((similarity, item));
+    } else {
+        for (u, &item) in scene.unlabelled.iter().enumerate() {
+            if is_probe.contains(&item) {
+                continue;
+            }
+            let to_probes = probe_targets.iter().map(|&probe| scene.cosine(item, probe));
+            let best = scene
+                .similarities_of(u)
+                .iter()
+                .copied()
+                .chain(to_probes)
+                .zip(&targets)
+                .enumerate()
+                .filter(|&(_, (_, &target))| batch.is_askable(item, target))
+                .max_by(|x, y| x.1.0.total_cmp(&y.1.0).then(y.0.cmp(&x.0)));
+            if let Some((target, (similarity, _))) = best {
+                queues[target].push((similarity, item));
+            }
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(scene.context.seed_for(Strategy::Exemplar) ^ 1);
@@ -469,11 +478,11 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
     }
 }
 
-/// How strongly the labelled items vote for each class, per unlabelled item: each
-/// unlabelled item's [`VOTERS_PER_ITEM`] most similar voters each give their class their
-/// cosine similarity (nothing when negative); at `u * classes + class` for
-/// `scene.unlabelled[u]`. The voters are the labelled items, sampled down under the seed to
-/// [`max_voters`].
+/// How strongly the labelled items vote for each class, per unlabelled item voted on: each
+/// item's [`VOTERS_PER_ITEM`] most similar voters each give their class their cosine
+/// similarity (nothing when negative). The voters are the labelled items and the items
+/// voted on the [candidates](vote_candidates), both sampled under the seed down to
+/// [`vote_sizes`].
 ///
 /// A prototype is one mean direction, and a class with several modes does not lie around
 /// it: an image between two classes can be nearer one's prototype while its nearest
@@ -483,20 +492,17 @@ fn exploit(batch: &mut Batch, scene: &Scene, probes: &[usize], boundary: Option<
 /// recovered-bank kNN was 0.8251 with votes and 0.8170 by prototype, 0.004 and 0.014 below
 /// a random bank as large, at 1.43 and 1.44 answers per label; after 2,000 the votes were
 /// 0.008 behind, so one pair of runs does not settle it.
-fn neighbour_votes(scene: &Scene) -> Vec<f32> {
+fn neighbour_votes(scene: &Scene) -> Votes {
     let context = scene.context;
     let classes = scene.exemplars.len();
     let class_of_root = scene.class_of_root();
-    let mut voters: Vec<usize> = (0..context.roots.len())
+    let labelled: Vec<usize> = (0..context.roots.len())
         .filter(|&item| scene.is_class_root[context.roots[item]])
         .collect();
-    let most = max_voters(scene.unlabelled.len());
-    if voters.len() > most {
-        let mut rng = ChaCha8Rng::seed_from_u64(context.seed_for(Strategy::Exemplar) ^ 2);
-        let mut kept = rand::seq::index::sample(&mut rng, voters.len(), most).into_vec();
-        kept.sort_unstable();
-        voters = kept.into_iter().map(|index| voters[index]).collect();
-    }
+    let (voter_count, candidate_count) = vote_sizes(labelled.len(), scene.unlabelled.len());
+    let seed = context.seed_for(Strategy::Exemplar);
+    let voters = seeded_subset(&labelled, voter_count, seed ^ 2);
+    let candidates = vote_candidates(scene, candidate_count, seed ^ 3);
     let voter_class: Vec<usize> = voters
         .iter()
         .map(|&voter| class_of_root[&context.roots[voter]])
@@ -508,11 +514,11 @@ fn neighbour_votes(scene: &Scene) -> Vec<f32> {
         context.request.embeddings,
         context.inverse_norms(),
     );
-    let mut votes = vec![0.0f32; scene.unlabelled.len() * classes];
+    let mut votes = vec![0.0f32; candidates.len() * classes];
     vector::for_row_blocks(&mut votes, classes, |first_row, block| {
         let mut nearest: Vec<(f32, usize)> = Vec::with_capacity(voters.len());
         for (offset, row) in block.chunks_exact_mut(classes).enumerate() {
-            let item = scene.unlabelled[first_row + offset];
+            let item = scene.unlabelled[candidates[first_row + offset]];
             let embedding = embeddings.row(item);
             nearest.clear();
             nearest.extend(
@@ -531,7 +537,62 @@ fn neighbour_votes(scene: &Scene) -> Vec<f32> {
             }
         }
     });
-    votes
+    Votes {
+        candidates,
+        classes,
+        votes,
+    }
+}
+
+/// The votes of [`neighbour_votes`]: for `candidates[i]`, an index into the scene's
+/// unlabelled items, its classes' votes at `i * classes..(i + 1) * classes`.
+struct Votes {
+    candidates: Vec<usize>,
+    classes: usize,
+    votes: Vec<f32>,
+}
+
+impl Votes {
+    /// Each candidate (by index into the scene's unlabelled items) with its votes per class.
+    fn iter(&self) -> impl Iterator<Item = (usize, &[f32])> {
+        self.candidates
+            .iter()
+            .copied()
+            .zip(self.votes.chunks_exact(self.classes.max(1)))
+    }
+}
+
+/// `count` of `items`, sampled under `seed`, in their order; all of them when there are no
+/// more than `count`.
+fn seeded_subset(items: &[usize], count: usize, seed: u64) -> Vec<usize> {
+    if items.len() <= count {
+        return items.to_vec();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut kept = rand::seq::index::sample(&mut rng, items.len(), count).into_vec();
+    kept.sort_unstable();
+    kept.into_iter().map(|index| items[index]).collect()
+}
+
+/// The unlabelled items, by index into `scene.unlabelled`, that the votes place: all of them
+/// while there are no more than `count`; past that, every item a class has refused (each
+/// waits for its next question, first in its next class's queue) and a seeded sample of the
+/// others to make up `count`. A batch asks a few hundred items, and past the
+/// [boundary](learned_boundary) each queue is asked in a random order anyway, so a random
+/// sample of the candidates asks what all of them would; before it, the most similar items
+/// asked first are those of the sample.
+fn vote_candidates(scene: &Scene, count: usize, seed: u64) -> Vec<usize> {
+    let all: Vec<usize> = (0..scene.unlabelled.len()).collect();
+    if all.len() <= count {
+        return all;
+    }
+    let (refused, others): (Vec<usize>, Vec<usize>) = all
+        .into_iter()
+        .partition(|&u| scene.refusals(scene.unlabelled[u]) > 0);
+    let mut candidates = seeded_subset(&others, count.saturating_sub(refused.len()), seed);
+    candidates.extend(refused);
+    candidates.sort_unstable();
+    candidates
 }
 
 /// The askable class with the most `votes`; between equal votes, and among classes no
@@ -619,4 +680,107 @@ fn learned_boundary(scene: &Scene) -> Option<f32> {
         }
     }
     separating_threshold(&same, &different)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Verdict::{Different, Same};
+    use crate::select::SelectionRequest;
+    use crate::{Embeddings, Graph};
+
+    #[test]
+    fn the_votes_stay_within_their_work_and_cut_voters_before_items() {
+        assert_eq!(vote_sizes(3_000, 10_000), (3_000, 10_000));
+        assert_eq!(
+            vote_sizes(100_000, 1_000_000),
+            (MIN_VOTERS, VOTE_WORK / MIN_VOTERS)
+        );
+        assert_eq!(vote_sizes(100, 1_000_000), (100, VOTE_WORK / 100));
+        for labelled in [2, 511, 512, 6_000, 70_000, 300_000] {
+            for unlabelled in [1, 9_000, 60_000, 1_000_000, 10_000_000] {
+                let (voters, items) = vote_sizes(labelled, unlabelled);
+                if labelled * unlabelled <= VOTE_WORK {
+                    assert_eq!((voters, items), (labelled, unlabelled));
+                    continue;
+                }
+                assert!(voters * items <= VOTE_WORK, "{labelled} {unlabelled}");
+                assert!(
+                    voters >= labelled.min(MIN_VOTERS),
+                    "{labelled} {unlabelled}"
+                );
+                if items < unlabelled {
+                    assert_eq!(voters, labelled.min(MIN_VOTERS), "{labelled} {unlabelled}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_seeded_subset_keeps_the_order_and_repeats_under_its_seed() {
+        let items: Vec<usize> = (100..200).collect();
+
+        let subset = seeded_subset(&items, 10, 5);
+
+        assert_eq!(subset.len(), 10);
+        assert!(subset.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(subset.iter().all(|item| items.contains(item)));
+        assert_eq!(subset, seeded_subset(&items, 10, 5));
+        assert_ne!(subset, seeded_subset(&items, 10, 6));
+        assert_eq!(seeded_subset(&items, 100, 5), items);
+    }
+
+    /// Classes at items 0 and 1, each with two members; items 6..40 unlabelled, and class 0
+    /// has refused items 10 and 30.
+    fn two_classes_with_refusals() -> (Graph, Embeddings, HashSet<(usize, usize)>) {
+        let answers = vec![
+            (0, 1, Different),
+            (0, 2, Same),
+            (0, 3, Same),
+            (1, 4, Same),
+            (1, 5, Same),
+            (0, 10, Different),
+            (0, 30, Different),
+        ];
+        let asked = answers.iter().map(|&(a, b, _)| (a, b)).collect();
+        let values = (0..40)
+            .flat_map(|i| [1.0, i as f32 / 40.0])
+            .collect::<Vec<f32>>();
+        let embeddings = Embeddings::new(2, values).expect("two values a row");
+        (Graph::from_answers(40, answers), embeddings, asked)
+    }
+
+    #[test]
+    fn past_their_count_the_votes_place_every_refused_item_and_a_seeded_sample() {
+        let (graph, embeddings, asked) = two_classes_with_refusals();
+        let request = SelectionRequest {
+            graph: &graph,
+            embeddings: &embeddings,
+            budget: 10,
+            seed: 3,
+            already_asked: &asked,
+        };
+        let context = Context::new(&request);
+        let scene = build_scene(&context);
+        let refused: Vec<usize> = [10, 30]
+            .iter()
+            .map(|item| {
+                scene
+                    .unlabelled
+                    .iter()
+                    .position(|u| u == item)
+                    .expect("unlabelled")
+            })
+            .collect();
+
+        let all = vote_candidates(&scene, scene.unlabelled.len(), 1);
+        let some = vote_candidates(&scene, 6, 1);
+
+        assert_eq!(all, (0..scene.unlabelled.len()).collect::<Vec<_>>());
+        assert_eq!(some.len(), 6);
+        assert!(refused.iter().all(|u| some.contains(u)), "{some:?}");
+        assert!(some.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(some, vote_candidates(&scene, 6, 1));
+        assert_ne!(some, vote_candidates(&scene, 6, 2));
+    }
 }
