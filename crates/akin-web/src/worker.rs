@@ -359,6 +359,10 @@ impl RoundWorker {
             config: TrainConfig {
                 steps: self.steps_for(&training.warm_start),
                 loss: training.loss,
+                // Each round its own random stream: under one seed for all, every round
+                // would replay the batches and augmentations of the one before. A resumed
+                // round keeps its round's stream.
+                seed: claim.round_id as u64,
                 ..TrainConfig::default()
             },
             warm_start: training.warm_start,
