@@ -90,7 +90,7 @@ fn vote_sizes(labelled: usize, unlabelled: usize) -> (usize, usize) {
 
 /// The most pairs of a batch of `budget` that go to discovering new classes: a tenth, and at
 /// least 3 as long as that leaves exploitation half of the budget. Batches spend less than
-/// that once every class has [grown](discovery_budget) or probes look like known classes.
+/// that once every class has grown (no class is young) or probes look like known classes.
 pub fn discovery_share(budget: usize) -> usize {
     (budget / 10).max(discovery_floor(budget))
 }
