@@ -69,9 +69,9 @@ const SETTLED_DISCOVERY: usize = 5;
 const VOTERS_PER_ITEM: usize = 20;
 
 /// The most similarities between unlabelled items and voters that one batch computes
-/// (besides the items classes refused, see [`vote_candidates`]): about 9 GFLOP at 128
-/// dimensions, under a second on two cores (`akin bench selection --strategy exemplar`,
-/// 60,000 items: 955 ms).
+/// (more only when the items classes refused outnumber the sample, see
+/// [`vote_candidates`]): about 9 GFLOP at 128 dimensions, under a second on two cores
+/// (`akin bench selection --strategy exemplar`, 60,000 items: 955 ms).
 const VOTE_WORK: usize = 1 << 26;
 
 /// The fewest voters [`vote_sizes`] samples down to before it samples the items voted on.
