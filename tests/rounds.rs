@@ -534,6 +534,10 @@ async fn a_round_trains_with_the_project_loss_and_its_different_answers_and_stor
     assert!(answered >= 4, "round 0 asked {answered} pairs");
     let metrics = &opened["metrics"];
     assert_eq!(metrics["loss"], "spectral", "{metrics}");
+    assert_eq!(
+        metrics["train_seed"], round_id,
+        "each round trains under its own seed: {metrics}"
+    );
     assert!(
         metrics["known_negatives"].as_u64() > Some(0),
         "half the answers say 'different': {metrics}"

@@ -47,6 +47,9 @@ pub struct TrainOutcome {
     pub steps: usize,
     /// Device the job ran on, e.g. "cpu" or "cuda:0".
     pub device: String,
+    /// Seed of the job's batches and augmentations: with the same warm start and graph, the
+    /// same seed trains the same model on one machine.
+    pub seed: u64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, TrainError>>;
@@ -237,6 +240,7 @@ fn run_job(
         final_loss,
         steps,
         device: device_label(device),
+        seed: job.config.seed,
     })
 }
 

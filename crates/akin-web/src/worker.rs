@@ -252,6 +252,7 @@ impl RoundWorker {
             "loss": loss.as_str(),
             "final_loss": outcome.final_loss,
             "train_steps": outcome.steps,
+            "train_seed": outcome.seed,
             "warm_started": warm_started,
             "device": outcome.device,
             "answers_used": snapshot.answers_used,
