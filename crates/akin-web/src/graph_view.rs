@@ -84,18 +84,20 @@ pub struct PairAnswer {
 /// Builds the graph of `log` over `item_ids` (sorted), with `gold` pairs (ids and the known
 /// verdict, as [`akin_store::known_pairs::gold`] gives them) that outweigh any vote and
 /// count in every annotator's reliability. Answers and gold pairs about items outside the
-/// list (imported after a snapshot was taken) are left out.
-pub fn build(
+/// list (imported after a snapshot was taken) are left out. `log` is borrowed answer by
+/// answer, so a caller can leave some out without copying the rest.
+pub fn build<'a>(
     item_ids: Vec<i64>,
-    log: &[LoggedAnswer],
+    log: impl IntoIterator<Item = &'a LoggedAnswer>,
     gold: &[(i64, i64, Verdict)],
 ) -> AnswerGraph {
+    let log = log.into_iter();
     debug_assert!(item_ids.is_sorted(), "item ids come sorted from the store");
     let index_of = |id: i64| item_ids.binary_search(&id).ok();
 
     let mut annotators: BTreeMap<&str, (u32, usize)> = BTreeMap::new();
     let mut tally = Tally::default();
-    let mut votes = Vec::with_capacity(log.len());
+    let mut votes = Vec::with_capacity(log.size_hint().0);
     for answer in log {
         let (Some(a), Some(b)) = (index_of(answer.item_a), index_of(answer.item_b)) else {
             continue;

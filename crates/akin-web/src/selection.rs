@@ -44,7 +44,7 @@ impl Snapshot {
         let ids = table.ids.clone();
         let (log_for_graph, gold_for_graph) = (Arc::clone(&log), Arc::clone(&gold));
         let answers = tokio::task::spawn_blocking(move || {
-            graph_view::build(ids, &log_for_graph, &gold_for_graph)
+            graph_view::build(ids, log_for_graph.iter(), &gold_for_graph)
         })
         .await?;
         Ok(Self {
@@ -240,11 +240,10 @@ fn audit_outcome(
     gold: &[(i64, i64, Verdict)],
     audit_answers: &HashSet<i64>,
 ) -> AuditOutcome {
-    let (audits, others): (Vec<LoggedAnswer>, Vec<LoggedAnswer>) = log
+    let (audits, others): (Vec<&LoggedAnswer>, Vec<&LoggedAnswer>) = log
         .iter()
-        .cloned()
         .partition(|answer| audit_answers.contains(&answer.id));
-    let view = graph_view::build(item_ids, &others, gold);
+    let view = graph_view::build(item_ids, others, gold);
     let settled: HashMap<(i64, i64), Verdict> = view
         .settled
         .iter()
