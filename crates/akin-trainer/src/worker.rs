@@ -47,8 +47,8 @@ pub struct TrainOutcome {
     pub steps: usize,
     /// Device the job ran on, e.g. "cpu" or "cuda:0".
     pub device: String,
-    /// Seed of the job's batches and augmentations: with the same warm start and graph, the
-    /// same seed trains the same model on one machine.
+    /// Seed of the job's batches and augmentations: with the same warm start, graph and
+    /// thread count, the same seed trains the same model on one machine.
     pub seed: u64,
 }
 
